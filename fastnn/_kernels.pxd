@@ -1,0 +1,47 @@
+# Declarations of the C kernel API in src/fnn.h, shared by the .pxi parts of _kernels.pyx.
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+
+cdef extern from "fnn.h" nogil:
+    int FNN_OK, FNN_EBADARG, FNN_ENOMEM, FNN_EISA
+    int FNN_ACT_LINEAR, FNN_ACT_RELU, FNN_ACT_LEAKY_RELU, FNN_ACT_SIGMOID, FNN_ACT_TANH, FNN_ACT_GELU
+    int FNN_ISA_GENERIC, FNN_ISA_AVX2, FNN_ISA_AVX512
+
+    int fnn_isa_supported(int isa)
+    int fnn_isa_select(int isa)
+    int fnn_isa_current()
+    const char *fnn_isa_name(int isa)
+
+    int fnn_omp_max_threads()
+    void fnn_omp_set_threads(int n)
+
+    int fnn_gemm_f32(int64_t m, int64_t n, int64_t k,
+                     const float *a, int64_t lda, int trans_a,
+                     const float *b, int64_t ldb, int trans_b,
+                     float *c, int64_t ldc, int accumulate,
+                     const float *bias, int act, float act_alpha, int n_threads)
+
+    int fnn_act_forward_f32(int64_t rows, int64_t cols, const float *x, int64_t ldx, const float *bias,
+                            float *y, int64_t ldy, int act, float alpha, int n_threads)
+    int fnn_act_backward_f32(int64_t n, const float *x, const float *y, const float *dy, float *dx,
+                             int act, float alpha, int n_threads)
+    int fnn_softmax_forward_f32(int64_t rows, int64_t cols, const float *x, float *y, int n_threads)
+    int fnn_softmax_backward_f32(int64_t rows, int64_t cols, const float *y, const float *dy, float *dx,
+                                 int n_threads)
+    int fnn_colsum_f32(int64_t rows, int64_t cols, const float *x, int64_t ldx, float *out, int accumulate,
+                       int n_threads)
+    int fnn_dropout_forward_f32(int64_t n, const float *x, float *y, uint8_t *mask, float rate, uint64_t seed,
+                                int n_threads)
+    int fnn_dropout_backward_f32(int64_t n, const float *dy, const uint8_t *mask, float *dx, float rate,
+                                 int n_threads)
+
+    int fnn_softmax_xent_sparse_f32(int64_t n, int64_t c, const float *z, const int64_t *labels,
+                                    const float *w, float *grad, double *loss, int n_threads)
+    int fnn_softmax_xent_dense_f32(int64_t n, int64_t c, const float *z, const float *t, const float *w,
+                                   float *grad, double *loss, int n_threads)
+    int fnn_mse_f32(int64_t n, int64_t c, const float *p, const float *t, const float *w, float *grad,
+                    double *loss, int n_threads)
+    int fnn_sigmoid_bce_f32(int64_t n, int64_t c, const float *z, const float *t, const float *w,
+                            float *grad, double *loss, int n_threads)
+
+    int fnn_sgd_f32(int64_t n, float *params, const float *grads, float *velocity, float lr, float momentum,
+                    int nesterov, int n_threads)

@@ -1,0 +1,19 @@
+# Cython bindings of the C kernels (src/): typed memoryviews in, raw pointers down, the GIL released around
+# every kernel call, status codes turned into Python exceptions. Inputs are validated by the caller
+# (fastnn/ops.py); these functions only check what would otherwise make C read or write out of bounds.
+# One extension, one module: each group of kernels lives in its own include file.
+
+cdef int check(int status, str what) except -1:
+    if status == FNN_OK:
+        return 0
+    if status == FNN_ENOMEM:
+        raise MemoryError(f"{what}: out of memory")
+    if status == FNN_EISA:
+        raise RuntimeError(f"{what}: instruction set not supported by this CPU")
+    raise ValueError(f"{what}: invalid argument (status {status})")
+
+include "_kernels_system.pxi"
+include "_kernels_gemm.pxi"
+include "_kernels_act.pxi"
+include "_kernels_loss.pxi"
+include "_kernels_optim.pxi"

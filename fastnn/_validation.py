@@ -1,0 +1,125 @@
+"""Checks at the public boundary: dtype, shape, contiguity, finiteness and label ranges.
+
+Everything behind the boundary (layers' kernels, fastnn._kernels) trusts what it is given, so every public
+function passes its arrays through here once. Messages say what was given and what was expected.
+"""
+import numbers
+
+import numpy as np
+
+_F32_MAX = float(np.finfo(np.float32).max)
+_EXACT_INT_LIMIT = 2**24  # integers up to this magnitude are exact in float32
+
+
+def _describe(x):
+    return f"array of shape {x.shape} and dtype {x.dtype}"
+
+
+def as_float32_array(x, name, ndim=None, finite=True):
+    """Return `x` as a C-contiguous float32 ndarray, copying only when needed.
+
+    float32 passes through (a non-contiguous array is copied into a contiguous one); bool, small integer and
+    float16/float64 arrays are cast when the values survive (float64 must stay within float32's range; integers
+    within +-2**24, where float32 is exact). Anything else is a TypeError. `ndim` (an int or a tuple of ints)
+    checks the rank; `finite` rejects NaN and Inf.
+    """
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be convertible to a float32 array: {exc}") from None
+    kind = arr.dtype.kind
+    if arr.dtype != np.float32:
+        if kind == "b" or (kind == "f" and arr.dtype.itemsize <= 4):
+            arr = arr.astype(np.float32)
+        elif kind == "f":
+            if arr.size and np.isfinite(arr).all() and np.abs(arr).max() > _F32_MAX:
+                raise ValueError(f"{name} has values beyond float32's range (max {_F32_MAX:.3g}); "
+                                 f"got {_describe(arr)} with max |x| = {np.abs(arr).max():.3g}")
+            arr = arr.astype(np.float32)
+        elif kind in "iu":
+            if arr.dtype.itemsize > 2 and arr.size and np.abs(arr).max() > _EXACT_INT_LIMIT:
+                raise TypeError(f"{name} has integers too large to be exact in float32 (|x| > 2**24); "
+                                f"got {_describe(arr)}: cast it to float32 yourself if that is intended")
+            arr = arr.astype(np.float32)
+        else:
+            raise TypeError(f"{name} must hold numbers (float32 expected), got {_describe(arr)}")
+    arr = np.ascontiguousarray(arr)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(str(d) for d in allowed)
+            raise ValueError(f"{name} must be {want}-dimensional, got {_describe(arr)}")
+    if finite and arr.size and not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or Inf value(s); finite values expected")
+    return arr
+
+
+def check_output(out, shape, name="out"):
+    """Check a caller-provided output array: float32, C-contiguous, writable, of the given shape."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.dtype != np.float32:
+        raise TypeError(f"{name} must have dtype float32, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only; a writable array is expected")
+    return out
+
+
+def check_nonempty(x, name):
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty (0 samples); at least one sample is expected")
+
+
+def as_class_labels(y, n_samples, n_classes, name="y"):
+    """Sparse class labels: integers (or integral floats) in [0, n_classes), one per sample, as int64."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class indices (or shape (n, 1)), got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} labels but x has {n_samples} samples")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise ValueError(f"{name} must hold whole-number class indices, got non-integral or NaN values")
+    elif arr.dtype.kind not in "iub":
+        raise TypeError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+    labels = np.ascontiguousarray(arr, dtype=np.int64)
+    if labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} has class index {bad} out of range: the model has {n_classes} classes, "
+                             f"so indices must be in [0, {n_classes - 1}]")
+    return labels
+
+
+def as_positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def as_finite_float(value, name, positive=False, low=None, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be <= {high}, got {v}")
+    return v

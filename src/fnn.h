@@ -1,0 +1,100 @@
+/* fastnn's C kernel API.
+ *
+ * Conventions (DESIGN.md): symbols fnn_<op>_<phase>_f32; sizes first (int64_t), then const inputs, then
+ * outputs, n_threads last; every function returns a status code. Kernels know nothing of Python, print nothing
+ * and keep no global mutable state except the dispatch table. Arrays are row-major float32 with a leading
+ * dimension (elements between the starts of consecutive rows).
+ */
+#ifndef FNN_H
+#define FNN_H
+
+#include <stdint.h>
+
+#define FNN_OK 0
+#define FNN_EBADARG 1 /* a size, stride or pointer is invalid */
+#define FNN_ENOMEM 2  /* an allocation failed */
+#define FNN_EISA 3    /* the requested instruction set is not available on this CPU */
+
+/* Activations applied element-wise (softmax is row-wise and has its own kernels). */
+enum fnn_act {
+    FNN_ACT_LINEAR = 0,
+    FNN_ACT_RELU = 1,
+    FNN_ACT_LEAKY_RELU = 2, /* alpha = negative slope */
+    FNN_ACT_SIGMOID = 3,
+    FNN_ACT_TANH = 4,
+    FNN_ACT_GELU = 5 /* exact (erf) form, as Keras' default */
+};
+
+/* ---- dispatch.c: runtime CPU dispatch ------------------------------------------------------------ */
+enum fnn_isa { FNN_ISA_GENERIC = 0, FNN_ISA_AVX2 = 1, FNN_ISA_AVX512 = 2 };
+int fnn_isa_supported(int isa);       /* 1 when this CPU (and OS) can run it */
+int fnn_isa_select(int isa);          /* force an ISA; FNN_EISA when unsupported; -1 selects the best */
+int fnn_isa_current(void);            /* the ISA in use (selects the best on first call) */
+const char *fnn_isa_name(int isa);    /* "generic", "avx2", "avx512" */
+
+/* ---- threads.c ----------------------------------------------------------------------------------- */
+int fnn_omp_max_threads(void);        /* omp_get_max_threads() (1 without OpenMP) */
+void fnn_omp_set_threads(int n);      /* omp_set_num_threads(n) */
+/* Save the caller's MXCSR and set flush-to-zero / denormals-are-zero; restore it afterwards. Every
+ * OpenMP region's threads do this so denormals never slow a backward pass, whatever the thread count. */
+unsigned fnn_fpu_enter(void);
+void fnn_fpu_leave(unsigned saved);
+
+/* ---- gemm.c: C = op(A) @ op(B) [+ C] [+ bias], then activation -----------------------------------
+ * op(A) is m x k (A stored k x m when trans_a), op(B) is k x n (B stored n x k when trans_b).
+ * accumulate != 0 adds into C (beta = 1), else C is overwritten (beta = 0, C may hold garbage/NaN).
+ * bias (length n, may be NULL) is added to every row; act/act_alpha are applied last (enum fnn_act).
+ * Parallel over output tiles only, so the result is bitwise identical for any n_threads. */
+int fnn_gemm_f32(int64_t m, int64_t n, int64_t k,
+                 const float *a, int64_t lda, int trans_a,
+                 const float *b, int64_t ldb, int trans_b,
+                 float *c, int64_t ldc, int accumulate,
+                 const float *bias, int act, float act_alpha, int n_threads);
+
+/* ---- act.c: activations ---------------------------------------------------------------------------- */
+/* y[i, j] = act(x[i, j] + bias[j]) for a rows x cols block (bias may be NULL); in place when y == x. */
+int fnn_act_forward_f32(int64_t rows, int64_t cols, const float *x, int64_t ldx, const float *bias,
+                        float *y, int64_t ldy, int act, float alpha, int n_threads);
+/* dx = dy * act'(.) given the pre-activation x (needed for gelu; may be NULL for the others) and the
+ * output y (may be NULL for linear/leaky_relu/gelu); dx may alias dy. Contiguous n elements. */
+int fnn_act_backward_f32(int64_t n, const float *x, const float *y, const float *dy, float *dx,
+                         int act, float alpha, int n_threads);
+/* Row-wise softmax (numerically stable); y may alias x. */
+int fnn_softmax_forward_f32(int64_t rows, int64_t cols, const float *x, float *y, int n_threads);
+/* dx = y * (dy - sum_j dy*y) per row; dx may alias dy. */
+int fnn_softmax_backward_f32(int64_t rows, int64_t cols, const float *y, const float *dy, float *dx,
+                             int n_threads);
+/* out[j] (+)= sum_i x[i, j], accumulated in double (bias gradients). */
+int fnn_colsum_f32(int64_t rows, int64_t cols, const float *x, int64_t ldx, float *out, int accumulate,
+                   int n_threads);
+/* Inverted dropout: y = x * mask / (1 - rate), mask[i] in {0, 1} drawn from a counter-based generator
+ * keyed by seed (the same seed gives the same mask at any thread count). dx = dy * mask / (1 - rate). */
+int fnn_dropout_forward_f32(int64_t n, const float *x, float *y, uint8_t *mask, float rate, uint64_t seed,
+                            int n_threads);
+int fnn_dropout_backward_f32(int64_t n, const float *dy, const uint8_t *mask, float *dx, float rate,
+                             int n_threads);
+
+/* ---- loss.c: losses (value as a double mean over samples, gradient scaled by 1/n) ------------------
+ * sample weights w (length n, may be NULL) multiply each sample's loss; the mean divides by n.
+ * grad may be NULL when only the value is wanted. */
+/* Softmax + cross-entropy fused on logits z (n x c); labels are class indices in [0, c). Writes the
+ * gradient (softmax(z) - onehot) * w / n. Returns FNN_EBADARG for a label out of range. */
+int fnn_softmax_xent_sparse_f32(int64_t n, int64_t c, const float *z, const int64_t *labels,
+                                const float *w, float *grad, double *loss, int n_threads);
+/* The same with dense target distributions t (n x c). */
+int fnn_softmax_xent_dense_f32(int64_t n, int64_t c, const float *z, const float *t, const float *w,
+                               float *grad, double *loss, int n_threads);
+/* Mean squared error, mean over the c outputs then over n samples; grad = 2 (p - t) w / (n c). */
+int fnn_mse_f32(int64_t n, int64_t c, const float *p, const float *t, const float *w, float *grad,
+                double *loss, int n_threads);
+/* Binary cross-entropy on logits z (sigmoid fused): grad = (sigmoid(z) - t) w / (n c). */
+int fnn_sigmoid_bce_f32(int64_t n, int64_t c, const float *z, const float *t, const float *w,
+                        float *grad, double *loss, int n_threads);
+
+/* ---- optim.c: optimizer updates over the flat parameter arena -------------------------------------
+ * SGD as Keras: v = momentum * v - lr * g; p += v (nesterov: p += momentum * v - lr * g).
+ * velocity may be NULL when momentum == 0. */
+int fnn_sgd_f32(int64_t n, float *params, const float *grads, float *velocity, float lr, float momentum,
+                int nesterov, int n_threads);
+
+#endif
