@@ -1,0 +1,243 @@
+"""The training side of a model: compile, the train/test/predict steps, and the fit/evaluate/predict loops."""
+
+import numpy as np
+
+from . import _validation, losses, metrics as metrics_mod, optimizers
+
+DEFAULT_BATCH_SIZE = 32
+
+
+class History:
+    """What `fit` returns: `history` maps "loss", "val_loss", "accuracy", ... to per-epoch lists."""
+
+    def __init__(self, params=None):
+        self.history = {}
+        self.epoch = []
+        self.params = params or {}
+
+    def _append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+class TrainingMixin:
+    """compile / fit / evaluate / predict for `Sequential` (which provides the layers and the arena)."""
+
+    def __init__(self):
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self._metric_ids = []
+        self._metrics = None
+        self._fused_layer = None
+        self._logits = False
+        self._grad_buffers = {}
+
+    # ---- configuration -----------------------------------------------------------------------------------
+    def compile(self, optimizer="sgd", loss=None, metrics=None):
+        """Configure training.
+
+        Parameters
+        ----------
+        optimizer : str or Optimizer
+            "sgd" or an object such as ``fastnn.optimizers.SGD(0.01, momentum=0.9)``.
+        loss : str or Loss
+            "sparse_categorical_crossentropy", "categorical_crossentropy", "mse", "binary_crossentropy", or
+            an object (e.g. ``losses.SparseCategoricalCrossentropy(from_logits=True)``).
+        metrics : list of str, optional
+            e.g. ["accuracy"].
+        """
+        if loss is None:
+            raise ValueError(f"compile() needs a loss; valid names: {', '.join(sorted(losses._BY_NAME))}")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, metrics_mod.Metric)):
+            metrics = [metrics]
+        for m in metrics:
+            if isinstance(m, str) and m.lower() not in metrics_mod.VALID_NAMES:
+                raise ValueError(f"unknown metric {m!r}; valid names: {', '.join(metrics_mod.VALID_NAMES)}")
+        self._metric_ids = list(metrics)
+        self._metrics = None
+        self._configure_fusion()
+
+    def _on_structure_change(self):
+        self._metrics = None
+        self._grad_buffers = {}
+        if self.loss is not None:
+            self._configure_fusion()
+
+    def _configure_fusion(self):
+        if self._fused_layer is not None:
+            self._fused_layer.emit_logits = False
+        last = self._layers[-1] if self._layers else None
+        wanted = self.loss.fused_activation
+        fuse = (wanted is not None and not self.loss.from_logits and last is not None
+                and getattr(last, "activation", None) == wanted)
+        self._fused_layer = last if fuse else None
+        self._logits = fuse or (self.loss.from_logits and wanted is not None)
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise RuntimeError(f"{what}() needs a compiled model: call model.compile(optimizer=..., loss=...) first")
+
+    def _get_metrics(self):
+        if self._metrics is None:
+            out_shape = self._layers[-1].output_shape
+            self._metrics = [metrics_mod.get(m, self.loss, out_shape) for m in self._metric_ids]
+        return self._metrics
+
+    # ---- input checks ----------------------------------------------------------------------------------------
+    def _prepare_x(self, x, name="x"):
+        if not self._layers:
+            raise ValueError("the model has no layers; add some before using it")
+        x = _validation.as_float32_array(x, name)
+        if x.ndim < 2:
+            raise ValueError(f"{name} must have a batch axis first: got shape {x.shape}; "
+                             f"for one sample use x[None] (shape (1, ...))")
+        _validation.check_nonempty(x, name)
+        if self._arena is None:
+            self._ensure_built(x.shape[1:])
+        elif x.shape[1:] != self._input_shape:
+            raise ValueError(f"{name} has per-sample shape {x.shape[1:]} (array shape {x.shape}), but the model "
+                             f"expects {self._input_shape} (array shape {(None,) + self._input_shape})")
+        return x
+
+    def _prepare_targets(self, y, n):
+        if y is None:
+            raise ValueError("targets y are required")
+        return self.loss.targets(y, n, self._layers[-1].output_shape)
+
+    @staticmethod
+    def _prepare_weights(sample_weight, n):
+        if sample_weight is None:
+            return None
+        w = _validation.as_float32_array(sample_weight, "sample_weight", ndim=1)
+        if w.shape[0] != n:
+            raise ValueError(f"sample_weight has {w.shape[0]} entries but x has {n} samples")
+        if (w < 0).any():
+            raise ValueError("sample_weight must be non-negative")
+        return w
+
+    # ---- one batch ---------------------------------------------------------------------------------------------
+    def _forward(self, x, training, for_loss):
+        fused = self._fused_layer
+        if fused is not None:
+            fused.emit_logits = for_loss
+        for layer in self._layers:
+            x = layer.forward(x, training)
+        return x
+
+    def _grad_buffer(self, shape):
+        buf = self._grad_buffers.get(shape)
+        if buf is None:
+            if len(self._grad_buffers) > 8:
+                self._grad_buffers.clear()
+            buf = self._grad_buffers[shape] = np.empty(shape, np.float32)
+        return buf
+
+    def _train_step(self, x, t, w, metrics):
+        out = self._forward(x, True, True)
+        grad = self._grad_buffer(out.shape)
+        loss = self.loss.compute(out, t, w, grad, self._logits)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss}; the weights were left as they were before this step")
+        for m in metrics:
+            m.update(out, t, self._logits, w)
+        dy = grad
+        layers = self._layers
+        for i in range(len(layers) - 1, -1, -1):
+            dy = layers[i].backward(dy, i > 0, False)
+        self.optimizer.apply(self._arena.params, self._arena.grads)
+        return loss
+
+    def _test_step(self, x, t, w, metrics):
+        out = self._forward(x, False, True)
+        loss = self.loss.compute(out, t, w, None, self._logits)
+        for m in metrics:
+            m.update(out, t, self._logits, w)
+        return loss
+
+    def _results(self, loss, metrics, return_dict):
+        if return_dict:
+            return {"loss": loss, **{m.name: m.result() for m in metrics}}
+        return [loss] + [m.result() for m in metrics] if metrics else loss
+
+    def train_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """One optimizer step on one batch. Returns the loss (a list [loss, *metrics] when metrics are set)."""
+        self._require_compiled("train_on_batch")
+        x = self._prepare_x(x)
+        t = self._prepare_targets(y, len(x))
+        w = self._prepare_weights(sample_weight, len(x))
+        metrics = self._get_metrics()
+        for m in metrics:
+            m.reset()
+        return self._results(self._train_step(x, t, w, metrics), metrics, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """The loss (and metrics) on one batch, in inference mode."""
+        self._require_compiled("test_on_batch")
+        x = self._prepare_x(x)
+        t = self._prepare_targets(y, len(x))
+        w = self._prepare_weights(sample_weight, len(x))
+        metrics = self._get_metrics()
+        for m in metrics:
+            m.reset()
+        return self._results(self._test_step(x, t, w, metrics), metrics, return_dict)
+
+    def predict_on_batch(self, x):
+        """The model's output for one batch (inference mode), as a new array."""
+        x = self._prepare_x(x)
+        return self._forward(x, False, False).copy()
+
+    def __call__(self, x, training=None):
+        """Run the model on a batch; `training` defaults to the mode set by `train()` / `eval()`."""
+        x = self._prepare_x(x)
+        return self._forward(x, self.training if training is None else bool(training), False).copy()
+
+    # ---- whole data sets ---------------------------------------------------------------------------------
+    def predict(self, x, batch_size=None, verbose=0):
+        """The model's outputs for all samples of x, computed batch by batch in inference mode."""
+        x = self._prepare_x(x)
+        batch_size = _validation.as_positive_int(batch_size or DEFAULT_BATCH_SIZE, "batch_size")
+        out = np.empty((len(x),) + tuple(self._layers[-1].output_shape), np.float32)
+        for start in range(0, len(x), batch_size):
+            out[start:start + batch_size] = self._forward(x[start:start + batch_size], False, False)
+        return out
+
+    def evaluate(self, x, y, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
+        """Loss (and metrics) over a whole data set, in inference mode.
+
+        Returns the loss, or [loss, *metrics] when metrics were compiled, or a dict with `return_dict=True`.
+        """
+        self._require_compiled("evaluate")
+        x = self._prepare_x(x)
+        t = self._prepare_targets(y, len(x))
+        w = self._prepare_weights(sample_weight, len(x))
+        batch_size = _validation.as_positive_int(batch_size or DEFAULT_BATCH_SIZE, "batch_size")
+        metrics = self._get_metrics()
+        return self._results(self._evaluate_prepared(x, t, w, batch_size, metrics), metrics, return_dict)
+
+    def _evaluate_prepared(self, x, t, w, batch_size, metrics):
+        for m in metrics:
+            m.reset()
+        total = 0.0
+        weight = 0.0
+        for start in range(0, len(x), batch_size):
+            stop = min(start + batch_size, len(x))
+            wb = None if w is None else w[start:stop]
+            total += self._test_step(x[start:stop], t[start:stop], wb, metrics) * (stop - start)
+            weight += stop - start
+        return total / weight
+
+    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, sample_weight=None, initial_epoch=0):
+        """Train for a number of epochs; returns a `History`. See `fastnn.training.fit_loop`."""
+        from .fit_loop import fit_loop
+        return fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                        shuffle, sample_weight, initial_epoch)
