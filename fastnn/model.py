@@ -163,9 +163,10 @@ class Sequential(training.TrainingMixin):
         return [w for layer in self._layers for w, spec in zip(layer.weights, layer.param_specs()) if spec.trainable]
 
     def state_dict(self):
-        """An ordered mapping "layer_name.weight_name" -> copy of the array (PyTorch style)."""
+        """An ordered mapping "<layer index>.<weight name>" (e.g. "0.kernel") -> copy of the array, keyed by
+        position as PyTorch's Sequential does, so it loads into any model of the same architecture."""
         self._require_built("state_dict")
-        return OrderedDict((f"{layer.name}.{spec.name}", w.copy()) for layer in self._layers
+        return OrderedDict((f"{i}.{spec.name}", w.copy()) for i, layer in enumerate(self._layers)
                            for w, spec in zip(layer.weights, layer.param_specs()))
 
     def load_state_dict(self, state):

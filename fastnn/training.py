@@ -53,8 +53,7 @@ class TrainingMixin:
         """
         if loss is None:
             raise ValueError(f"compile() needs a loss; valid names: {', '.join(sorted(losses._BY_NAME))}")
-        self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
+        optimizer, loss = optimizers.get(optimizer), losses.get(loss)
         if metrics is None:
             metrics = []
         if isinstance(metrics, (str, metrics_mod.Metric)):
@@ -62,6 +61,9 @@ class TrainingMixin:
         for m in metrics:
             if isinstance(m, str) and m.lower() not in metrics_mod.VALID_NAMES:
                 raise ValueError(f"unknown metric {m!r}; valid names: {', '.join(metrics_mod.VALID_NAMES)}")
+            if not isinstance(m, (str, metrics_mod.Metric)):
+                raise TypeError(f"a metric must be a name or a Metric, got {m!r}")
+        self.optimizer, self.loss = optimizer, loss
         self._metric_ids = list(metrics)
         self._metrics = None
         self._configure_fusion()
@@ -141,7 +143,8 @@ class TrainingMixin:
             buf = self._grad_buffers[shape] = np.empty(shape, np.float32)
         return buf
 
-    def _train_step(self, x, t, w, metrics):
+    def _compute_gradients(self, x, t, w, metrics):
+        """Forward and backward on one batch: fills the gradient arena, returns the loss; no update."""
         out = self._forward(x, True, True)
         grad = self._grad_buffer(out.shape)
         loss = self.loss.compute(out, t, w, grad, self._logits)
@@ -153,6 +156,10 @@ class TrainingMixin:
         layers = self._layers
         for i in range(len(layers) - 1, -1, -1):
             dy = layers[i].backward(dy, i > 0, False)
+        return loss
+
+    def _train_step(self, x, t, w, metrics):
+        loss = self._compute_gradients(x, t, w, metrics)
         self.optimizer.apply(self._arena.params, self._arena.grads)
         return loss
 
@@ -204,7 +211,7 @@ class TrainingMixin:
     def predict(self, x, batch_size=None, verbose=0):
         """The model's outputs for all samples of x, computed batch by batch in inference mode."""
         x = self._prepare_x(x)
-        batch_size = _validation.as_positive_int(batch_size or DEFAULT_BATCH_SIZE, "batch_size")
+        batch_size = _validation.as_positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
         out = np.empty((len(x),) + tuple(self._layers[-1].output_shape), np.float32)
         for start in range(0, len(x), batch_size):
             out[start:start + batch_size] = self._forward(x[start:start + batch_size], False, False)
@@ -219,7 +226,7 @@ class TrainingMixin:
         x = self._prepare_x(x)
         t = self._prepare_targets(y, len(x))
         w = self._prepare_weights(sample_weight, len(x))
-        batch_size = _validation.as_positive_int(batch_size or DEFAULT_BATCH_SIZE, "batch_size")
+        batch_size = _validation.as_positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
         metrics = self._get_metrics()
         return self._results(self._evaluate_prepared(x, t, w, batch_size, metrics), metrics, return_dict)
 

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import initializers
+
+
+def test_glorot_uniform_limits_and_seed():
+    w = initializers.GlorotUniform(seed=1)((300, 200), 300, 200)
+    limit = np.sqrt(6 / 500)
+    assert w.dtype == np.float32 and np.abs(w).max() <= limit
+    assert abs(w.std() - limit / np.sqrt(3)) < 0.05 * limit
+    np.testing.assert_array_equal(w, initializers.GlorotUniform(seed=1)((300, 200), 300, 200))
+
+
+def test_he_normal_truncated_with_keras_stddev():
+    w = initializers.get("he_normal")((400, 300), 400, 300).astype(np.float64)
+    std = np.sqrt(2 / 400)
+    assert np.abs(w).max() <= 2 * std / 0.87962566103423978 + 1e-6
+    assert abs(w.std() - std) < 0.03 * std
+
+
+def test_zeros_and_global_seed():
+    assert not initializers.get("zeros")((3, 2), 3, 2).any()
+    fastnn.set_seed(5)
+    a = initializers.get("glorot_uniform")((4, 4), 4, 4)
+    fastnn.set_seed(5)
+    np.testing.assert_array_equal(a, initializers.get("glorot_uniform")((4, 4), 4, 4))
+
+
+def test_unknown_initializer_lists_names():
+    with pytest.raises(ValueError, match="glorot_uniform"):
+        initializers.get("xavier")
+    with pytest.raises(ValueError, match="seed"):
+        fastnn.set_seed(-1)
