@@ -44,7 +44,7 @@ def fit_loop(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=N
     x = model._prepare_x(x)
     t = model._prepare_targets(y, len(x))
     w = model._prepare_weights(sample_weight, len(x))
-    batch_size = _validation.as_positive_int(batch_size or DEFAULT_BATCH_SIZE, "batch_size")
+    batch_size = _validation.as_positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
     epochs = _validation.as_positive_int(epochs, "epochs", minimum=0)
     initial_epoch = _validation.as_positive_int(initial_epoch, "initial_epoch", minimum=0)
     verbose = resolve_verbose(verbose)
