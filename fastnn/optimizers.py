@@ -27,6 +27,16 @@ class Optimizer:
         self._update(params, grads)
         self.iterations += 1
 
+    def variables(self):
+        """The optimizer's state as a dict of name -> flat float32 array (each the size of the parameter
+        arena), e.g. {"velocity": ...}; empty before the first step or for stateless settings."""
+        return {}
+
+    def set_variables(self, variables):
+        """Restore state saved from `variables()` (same names; arrays of the arena's size)."""
+        if variables:
+            raise ValueError(f"{type(self).__name__} has no state named {sorted(variables)}")
+
     def get_config(self):
         return {"learning_rate": self.learning_rate}
 
@@ -63,6 +73,16 @@ class SGD(Optimizer):
                 self._velocity = np.zeros_like(params)
             velocity = self._velocity
         _kernels.sgd(params, grads, velocity, self._learning_rate, self.momentum, self.nesterov, _threads())
+
+    def variables(self):
+        return {} if self._velocity is None else {"velocity": self._velocity}
+
+    def set_variables(self, variables):
+        unknown = set(variables) - {"velocity"}
+        if unknown:
+            raise ValueError(f"SGD has no state named {sorted(unknown)}; it has 'velocity'")
+        if "velocity" in variables:
+            self._velocity = np.array(variables["velocity"], dtype=np.float32, copy=True).reshape(-1)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
