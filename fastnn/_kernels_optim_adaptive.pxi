@@ -1,0 +1,1 @@
+# Adaptive optimizers (filled by the optim helper)
