@@ -3,25 +3,19 @@
 import numpy as np
 
 from . import _validation, losses, metrics as metrics_mod, optimizers
+from ._callback_base import CallbackList
+from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
 
 
-class History:
-    """What `fit` returns: `history` maps "loss", "val_loss", "accuracy", ... to per-epoch lists."""
+class NonFiniteLossError(FloatingPointError):
+    """A batch's loss was NaN or infinite (`loss` holds it); the step was not applied, so the weights are those
+    of the last good step."""
 
-    def __init__(self, params=None):
-        self.history = {}
-        self.epoch = []
-        self.params = params or {}
-
-    def _append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+    def __init__(self, loss):
+        super().__init__(f"the loss became {loss}; the weights were left as they were before this step")
+        self.loss = loss
 
 
 class TrainingMixin:
@@ -149,7 +143,7 @@ class TrainingMixin:
         grad = self._grad_buffer(out.shape)
         loss = self.loss.compute(out, t, w, grad, self._logits)
         if not np.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss}; the weights were left as they were before this step")
+            raise NonFiniteLossError(loss)
         for m in metrics:
             m.update(out, t, self._logits, w)
         dy = grad
@@ -160,7 +154,7 @@ class TrainingMixin:
 
     def _train_step(self, x, t, w, metrics):
         loss = self._compute_gradients(x, t, w, metrics)
-        self.optimizer.apply(self._arena.params, self._arena.grads)
+        self.optimizer.apply(self._arena.params, self._arena.grads, self._arena.segments)
         return loss
 
     def _test_step(self, x, t, w, metrics):
@@ -208,43 +202,139 @@ class TrainingMixin:
         return self._forward(x, self.training if training is None else bool(training), False).copy()
 
     # ---- whole data sets ---------------------------------------------------------------------------------
-    def predict(self, x, batch_size=None, verbose=0):
-        """The model's outputs for all samples of x, computed batch by batch in inference mode."""
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+        """The model's outputs for all samples of x, computed batch by batch in inference mode.
+
+        Parameters
+        ----------
+        x : array of shape (n, *input_shape)
+        batch_size : int, default 32
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            1 a progress bar then a summary line, 2 only the line, 0 nothing; "auto" is 1 on a terminal, else 0.
+        callbacks : list of Callback, optional
+            Their on_predict_* hooks are called.
+
+        Returns
+        -------
+        array of shape (n, *output_shape), float32
+        """
         x = self._prepare_x(x)
         batch_size = _validation.as_positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
+        verbose = resolve_verbose(verbose, off_terminal=0)
+        cbs = CallbackList(callbacks, self, {"steps": -(-len(x) // batch_size), "verbose": verbose})
+        begin, end = cbs.hooks["on_predict_batch_begin"], cbs.hooks["on_predict_batch_end"]
         out = np.empty((len(x),) + tuple(self._layers[-1].output_shape), np.float32)
-        for start in range(0, len(x), batch_size):
-            out[start:start + batch_size] = self._forward(x[start:start + batch_size], False, False)
+        cbs.call("on_predict_begin", {})
+        with Progress(verbose, len(x), "predict") as progress:
+            for step, start in enumerate(range(0, len(x), batch_size)):
+                stop = min(start + batch_size, len(x))
+                for hook in begin:
+                    hook(step, {})
+                out[start:stop] = self._forward(x[start:stop], False, False)
+                for hook in end:
+                    hook(step, {"outputs": out[start:stop]})
+                progress.update(stop)
+            progress.finish(len(x), {})
+        cbs.call("on_predict_end", {})
         return out
 
-    def evaluate(self, x, y, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
+    def evaluate(self, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None, return_dict=False):
         """Loss (and metrics) over a whole data set, in inference mode.
 
-        Returns the loss, or [loss, *metrics] when metrics were compiled, or a dict with `return_dict=True`.
+        Parameters
+        ----------
+        x : array of shape (n, *input_shape)
+        y : targets for the compiled loss
+        batch_size : int, default 32
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            1 a progress bar then a summary line, 2 only the line, 0 nothing; "auto" is 1 on a terminal, else 0.
+        sample_weight : array of shape (n,), optional
+        callbacks : list of Callback, optional
+            Their on_test_* hooks are called.
+        return_dict : bool, default False
+
+        Returns
+        -------
+        The loss, or [loss, *metrics] when metrics were compiled, or a dict with `return_dict=True`.
         """
         self._require_compiled("evaluate")
         x = self._prepare_x(x)
         t = self._prepare_targets(y, len(x))
         w = self._prepare_weights(sample_weight, len(x))
         batch_size = _validation.as_positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
+        verbose = resolve_verbose(verbose, off_terminal=0)
+        cbs = CallbackList(callbacks, self, {"steps": -(-len(x) // batch_size), "verbose": verbose})
         metrics = self._get_metrics()
-        return self._results(self._evaluate_prepared(x, t, w, batch_size, metrics), metrics, return_dict)
+        cbs.call("on_test_begin", {})
+        with Progress(verbose, len(x), "evaluate") as progress:
+            loss = self._evaluate_prepared(x, t, w, batch_size, metrics, cbs, progress)
+            logs = self._results(loss, metrics, True)
+            progress.finish(len(x), logs)
+        result = logs if return_dict else self._results(loss, metrics, False)
+        cbs.call("on_test_end", logs)
+        return result
 
-    def _evaluate_prepared(self, x, t, w, batch_size, metrics):
+    def _evaluate_prepared(self, x, t, w, batch_size, metrics, cbs=None, progress=None):
+        """The mean loss over validated data (metrics accumulate in `metrics`), calling the on_test_batch hooks."""
+        begin = end = ()
+        if cbs is not None:
+            begin, end = cbs.hooks["on_test_batch_begin"], cbs.hooks["on_test_batch_end"]
         for m in metrics:
             m.reset()
         total = 0.0
-        weight = 0.0
-        for start in range(0, len(x), batch_size):
+        for step, start in enumerate(range(0, len(x), batch_size)):
             stop = min(start + batch_size, len(x))
             wb = None if w is None else w[start:stop]
+            for hook in begin:
+                hook(step, {})
             total += self._test_step(x[start:stop], t[start:stop], wb, metrics) * (stop - start)
-            weight += stop - start
-        return total / weight
+            if end:
+                logs = self._results(total / stop, metrics, True)
+                for hook in end:
+                    hook(step, logs)
+            if progress is not None:
+                progress.update(stop, total / stop, metrics)
+        return total / len(x)
 
     def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, sample_weight=None, initial_epoch=0):
-        """Train for a number of epochs; returns a `History`. See `fastnn.training.fit_loop`."""
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
+        """Train for a number of epochs of mini-batches.
+
+        Parameters
+        ----------
+        x : array of shape (n, *input_shape)
+        y : targets for the compiled loss (class indices, one-hot rows, values)
+        batch_size : int, default 32
+        epochs : int, default 1
+            The index of the last epoch (training runs epochs `initial_epoch` .. `epochs - 1`).
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            1 a tqdm bar during each epoch (samples/s, running loss and metrics), then the epoch's line; 2 only
+            one line per epoch (time, samples/s, all logs); 0 nothing. "auto" is 1 on a terminal, 2 otherwise.
+        callbacks : list of Callback, optional
+            E.g. ``[fastnn.callbacks.EarlyStopping(patience=3)]``; see `fastnn.callbacks`.
+        validation_split : float in [0, 1), default 0
+            Hold out this fraction of the samples (the last ones, before shuffling) for validation.
+        validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
+            Overrides `validation_split`.
+        shuffle : bool, default True
+            Shuffle the training samples each epoch (from fastnn's seeded generator).
+        class_weight : dict {class index: weight}, optional
+            Weigh each training sample by its class (missing classes weigh 1); multiplies `sample_weight`.
+        sample_weight : array of shape (n,), optional
+        initial_epoch : int, default 0
+            The epoch to start from (to resume a run).
+
+        Returns
+        -------
+        History
+            ``history.history`` maps "loss", the metrics and their "val_" twins to per-epoch lists.
+
+        Raises
+        ------
+        FloatingPointError
+            When a batch's loss is NaN or infinite (unless a callback such as `TerminateOnNaN` stops training);
+            the message names the epoch and batch, and the model keeps the weights of the last good step.
+        """
         from .fit_loop import fit_loop
         return fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                        shuffle, sample_weight, initial_epoch)
+                        shuffle, class_weight, sample_weight, initial_epoch)

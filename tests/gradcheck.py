@@ -7,6 +7,7 @@ as relu's crossed by the step) are skipped, and at most `max_entries` entries pe
 """
 import numpy as np
 
+import fastnn
 from fastnn._arena import Arena
 
 
@@ -40,6 +41,7 @@ def check_layer_gradients(layer, input_shape, batch=3, seed=0, h=1e-2, rtol=2e-2
                           x=None, training=False):
     """Check `layer`'s backward against central differences for a random input of per-sample `input_shape`."""
     rng = np.random.default_rng(seed)
+    fastnn.set_seed(seed)  # the layer's initial weights, whatever ran before
     layer.build(tuple(input_shape))
     Arena([layer])
     if x is None:
