@@ -191,6 +191,38 @@ class Sequential(training.TrainingMixin):
             raise ValueError(f"{what}() needs a built model: start it with layers.Input(shape), call "
                              f"build(input_shape), or call it on data first")
 
+    # ---- files -------------------------------------------------------------------------------------------------
+    def save(self, path, include_optimizer=True):
+        """Save the architecture, weights and (by default) training state to one safetensors file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Written atomically (temporary file in the same folder, fsync, rename), so an interrupted save leaves
+            any previous file intact. Load it with `fastnn.load_model`.
+        include_optimizer : bool, default True
+            Also save the optimizer (config, state, iteration count), loss, metrics and fastnn's random streams,
+            so training resumes exactly where it stopped (``fit(..., initial_epoch=...)``).
+
+        Examples
+        --------
+        >>> model.save("model.safetensors")                 # doctest: +SKIP
+        >>> same = fastnn.load_model("model.safetensors")   # doctest: +SKIP
+        """
+        from .files import save_model
+        save_model(self, path, include_optimizer)
+
+    def save_weights(self, path):
+        """Save the architecture and weights (no training state) to a safetensors file; see `load_weights`."""
+        from .files import save_weights
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Load weights from a file written by `save_weights` or `save`; every weight must match this model's
+        layer position, name and shape (an unbuilt model is built for the file's input shape first)."""
+        from .files import load_weights
+        load_weights(self, path)
+
     # ---- description --------------------------------------------------------------------------------------
     def summary(self, print_fn=print):
         """Print the Keras-style table of layers, output shapes and parameter counts."""
