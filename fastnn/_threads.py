@@ -1,12 +1,20 @@
-"""The size of fastnn's OpenMP thread pool.
+"""The size of fastnn's OpenMP thread pool, and keeping that pool usable across fork().
 
 fastnn's kernels use as many threads as OpenMP's `omp_get_max_threads()` says at the moment of the call, so
 `set_num_threads`, the environment (FASTNN_NUM_THREADS, else OMP_NUM_THREADS, else all cores) and
 threadpoolctl's `threadpool_limits` (which talks to the same OpenMP runtime) all steer the same number.
+
+GNU libgomp keeps its worker threads in a pool; a child made by fork() inherits the pool's bookkeeping but not
+its threads, and its first parallel region waits for them forever. So before each `os.fork()` (multiprocessing's
+"fork" start method included) the forking thread releases its pool with `omp_pause_resource_all`: the child
+then starts a fresh pool with the full thread count, and the parent rebuilds its own at its next kernel call.
 """
+import ctypes
 import os
 
 from . import _kernels
+
+_OMP_PAUSE_SOFT = 1  # omp_pause_resource_t in omp.h
 
 
 def effective_threads():
@@ -37,5 +45,24 @@ def apply_environment():
     try:
         n = int(value)
     except ValueError:
-        raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {value!r}") from None
+        n = 0
+    if n < 1:
+        raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {value!r}")
     set_num_threads(n)
+
+
+def _pool_release():
+    """`omp_pause_resource_all` of the OpenMP runtime the extension links (looked up through the extension,
+    so a runtime bundled into a wheel is found too), or None when the build has no OpenMP."""
+    try:
+        release = ctypes.CDLL(_kernels.__file__).omp_pause_resource_all
+    except (OSError, AttributeError):
+        return None
+    release.argtypes = [ctypes.c_int]
+    release.restype = ctypes.c_int
+    return release
+
+
+_release = _pool_release()
+if _release is not None:
+    os.register_at_fork(before=lambda: _release(_OMP_PAUSE_SOFT))
