@@ -45,3 +45,24 @@ cdef extern from "fnn.h" nogil:
 
     int fnn_sgd_f32(int64_t n, float *params, const float *grads, float *velocity, float lr, float momentum,
                     int nesterov, int n_threads)
+
+    int fnn_fma_peak_f32(int64_t iterations, int n_threads, double *flops_done)
+
+    int fnn_adam_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                     const float *span_scales, const float *grads, float *params, float *m, float *v, double lr,
+                     double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay,
+                     double clipvalue, int n_threads)
+    int fnn_rmsprop_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                        const float *span_scales, const float *grads, float *params, float *velocity,
+                        float *momentum_buf, float *average_grad, double lr, double rho, double momentum,
+                        double epsilon, double weight_decay, double clipvalue, int n_threads)
+    int fnn_adagrad_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                        const float *span_scales, const float *grads, float *params, float *accumulator,
+                        double lr, double epsilon, double weight_decay, double clipvalue, int n_threads)
+    int fnn_sgd_decay_clip_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                               const float *span_scales, const float *grads, float *params, float *velocity,
+                               double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
+                               int n_threads)
+    int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,
+                         double *out, int n_threads)
+    int fnn_clip_scales_f32(int64_t n_seg, const double *sq_norms, double clipnorm, int is_global, float *scales)

@@ -1,100 +1,420 @@
-"""Optimizers by Keras name or as objects. Each step is one fused C kernel over the model's flat
-parameter arena, so its cost does not grow with the number of layers."""
+"""Optimizers by Keras name or as objects, with Keras 3's update rules and defaults.
+
+Each step is one fused C kernel over the model's flat parameter arena (gradient clipping, weight decay and the
+update in one pass), so its cost does not grow with the number of layers. Clipping by norm adds one pass that
+computes the norms. Arithmetic is float32 as in Keras; the rules are written out in each class.
+
+Options every optimizer takes (Keras 3's):
+
+* ``weight_decay``: decoupled, applied to every trainable weight before the update: ``w -= w * weight_decay * lr``
+  (PyTorch's SGD/Adam/RMSprop/Adagrad instead add ``weight_decay * w`` to the gradient; its AdamW does as Keras).
+* ``clipnorm``: each weight tensor's gradient is scaled to an L2 norm of at most this;
+  ``global_clipnorm``: the whole gradient is; ``clipvalue``: each gradient element is clipped to
+  ``[-clipvalue, clipvalue]``. At most one of the three (Keras 3 allows only one).
+"""
+import math
+
 import numpy as np
 
-from . import _kernels, _validation
+from . import _kernels, _validation, schedules
+from ._arena import _aligned_empty
 
 _threads = _kernels.omp_max_threads
 
 
+def _optional(value, name, check):
+    return None if value is None else check(value, name)
+
+
+def _positive(value, name):
+    return _validation.as_finite_float(value, name, positive=True)
+
+
+def _nonnegative(value, name):
+    return _validation.as_finite_float(value, name, low=0.0)
+
+
+def _fraction(value, name):
+    """A decay rate in [0, 1)."""
+    v = _validation.as_finite_float(value, name, low=0.0)
+    if v >= 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {v}")
+    return v
+
+
 class Optimizer:
-    """Base class: holds the learning rate (a plain attribute, settable between steps) and the state."""
+    """Base class: the learning rate (float or schedule), clipping and weight decay, the step count and the state.
 
-    def __init__(self, learning_rate):
+    ``learning_rate`` reads the rate of the next step (a schedule evaluated at `iterations`); assigning a float
+    or a schedule between steps replaces it. ``iterations`` counts the steps taken.
+    """
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None):
         self.learning_rate = learning_rate
+        self.weight_decay = _optional(weight_decay, "weight_decay", _nonnegative)
+        self.clipnorm = _optional(clipnorm, "clipnorm", _positive)
+        self.clipvalue = _optional(clipvalue, "clipvalue", _positive)
+        self.global_clipnorm = _optional(global_clipnorm, "global_clipnorm", _positive)
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(v is not None for v in clips.values()) > 1:
+            given = ", ".join(f"{k}={v}" for k, v in clips.items() if v is not None)
+            raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm can be set, got {given}")
         self.iterations = 0
+        self._state, self._state_size, self._restored = {}, None, False
+        self._kernel, self._bound = None, (None, None, None)
 
+    # ---- learning rate ------------------------------------------------------------------------------------
     @property
     def learning_rate(self):
-        return self._learning_rate
+        return self._learning_rate if self._schedule is None else self._scheduled(self.iterations)
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._learning_rate = _validation.as_finite_float(value, "learning_rate", positive=True)
+        if callable(value):
+            self._schedule, self._learning_rate = value, None
+        else:
+            self._schedule, self._learning_rate = None, _positive(value, "learning_rate")
 
-    def apply(self, params, grads):
-        """One update of the flat parameter arena `params` from the flat gradient arena `grads`."""
-        self._update(params, grads)
-        self.iterations += 1
+    def _scheduled(self, step):
+        value = self._schedule(step)
+        try:
+            lr = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"the learning-rate schedule {self._schedule!r} returned {value!r} at step {step}; "
+                            f"a number is expected") from None
+        if not 0.0 <= lr < math.inf:
+            raise ValueError(f"the learning-rate schedule {self._schedule!r} returned {lr} at step {step}; a "
+                             f"finite learning rate >= 0 is expected")
+        return lr
+
+    # ---- one step -----------------------------------------------------------------------------------------
+    def apply(self, params, grads, segments=None):
+        """One update of the flat parameter arena `params` (float32, in place) from the gradient arena `grads`.
+
+        Parameters
+        ----------
+        params, grads : ndarray of float32, shape (n,)
+        segments : list of (offset, size), optional
+            Where each weight tensor lies in the arenas (sorted, disjoint); only those elements are updated, and
+            ``clipnorm`` clips each one separately. Default: the whole array is one tensor.
+        """
+        step = self.iterations
+        lr = self._learning_rate if self._schedule is None else self._scheduled(step)
+        kernel = self._kernel
+        if kernel is None or params is not self._bound[0] or grads is not self._bound[1] \
+                or segments is not self._bound[2]:
+            kernel = self._bind(params, grads, segments)
+        n_threads = _threads()
+        clipnorm = self.clipnorm if self.global_clipnorm is None else self.global_clipnorm
+        if clipnorm is not None:
+            kernel.compute_clip_scales(clipnorm, self.global_clipnorm is not None, n_threads)
+        self._update(kernel, clipnorm is not None, lr, step + 1, n_threads)
+        self.iterations = step + 1
+
+    def _bind(self, params, grads, segments):
+        """Bind the arrays a step works on to a kernel object, once per arena (and state)."""
+        n = params.shape[0]
+        pairs = [(0, n)] if segments is None else [(int(o), int(s)) for o, s in segments]
+        end = 0
+        for offset, size in pairs:
+            if offset < end or size < 0 or offset + size > n:
+                raise ValueError(f"segments must be sorted, disjoint (offset, size) pairs inside the {n} "
+                                 f"parameters; got {pairs}")
+            end = offset + size
+        state = self._arrays(n)
+        self._kernel = _kernels.ArenaUpdate(np.array([o for o, _ in pairs], np.int64),
+                                            np.array([s for _, s in pairs], np.int64),
+                                            np.ones(len(pairs), np.float32), np.zeros(len(pairs)), grads, params,
+                                            tuple(state.get(name) for name in self._KERNEL_STATE))
+        self._bound = (params, grads, segments)
+        return self._kernel
+
+    def _decay_and_clip(self):
+        return self.weight_decay or 0.0, self.clipvalue or 0.0
+
+    # ---- state ----------------------------------------------------------------------------------------------
+    _KERNEL_STATE = ()  # the state arrays in the order the kernel takes them
+
+    def _state_names(self):
+        """Names of the state arrays this configuration uses, each the size of the parameter arena."""
+        return self._KERNEL_STATE
+
+    def _state_initial(self, name):
+        return 0.0
+
+    def _arrays(self, n):
+        """The state arrays for an arena of n parameters, created on first use (and again if the model's size
+        changed, unless they were restored with `set_variables`, which must match)."""
+        if self._state_size != n:
+            if self._restored:
+                raise ValueError(f"{type(self).__name__}'s restored state has {self._state_size} elements per "
+                                 f"array, but the parameters have {n}")
+            self._state = {name: _filled(n, self._state_initial(name)) for name in self._state_names()}
+            self._state_size = n
+        self._restored = False
+        return self._state
 
     def variables(self):
         """The optimizer's state as a dict of name -> flat float32 array (each the size of the parameter
         arena), e.g. {"velocity": ...}; empty before the first step or for stateless settings."""
-        return {}
+        return dict(self._state)
 
     def set_variables(self, variables):
-        """Restore state saved from `variables()` (same names; arrays of the arena's size)."""
-        if variables:
-            raise ValueError(f"{type(self).__name__} has no state named {sorted(variables)}")
+        """Restore state saved from `variables()`: the same names, equal-length 1-D arrays (an empty dict
+        changes nothing). The next step checks the length against the parameters."""
+        if not variables:
+            return
+        names = set(self._state_names())
+        if set(variables) != names:
+            raise ValueError(f"{type(self).__name__} with this configuration has state {sorted(names)}, got "
+                             f"{sorted(variables)}")
+        arrays = {name: _validation.as_float32_array(value, f"optimizer state {name!r}", ndim=1)
+                  for name, value in variables.items()}
+        sizes = {a.shape[0] for a in arrays.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"optimizer state arrays must have equal lengths, got "
+                             f"{ {name: a.shape[0] for name, a in arrays.items()} }")
+        self._state = {name: _filled(a.shape[0], a) for name, a in arrays.items()}
+        self._state_size, self._restored, self._kernel = sizes.pop(), True, None
 
+    # ---- configuration ----------------------------------------------------------------------------------
     def get_config(self):
-        return {"learning_rate": self.learning_rate}
+        """The constructor arguments (a schedule as ``schedules.serialize`` gives it); clipping and weight
+        decay only when set."""
+        lr = self._learning_rate
+        if self._schedule is not None:
+            lr = self._schedule
+            if type(lr) in schedules._CLASSES.values():
+                lr = schedules.serialize(lr)
+        config = {"learning_rate": lr}
+        for key in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """An optimizer from the dict `get_config()` returned."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+        config = {**self.get_config(), "learning_rate": self._schedule or self._learning_rate}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+
+
+def _filled(n, value):
+    out = _aligned_empty(n)
+    out[...] = value
+    return out
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum, Keras' update rule::
+    """Stochastic gradient descent with optional (Nesterov) momentum, Keras' rule::
 
         velocity = momentum * velocity - learning_rate * g
-        w = w + velocity                                   (nesterov: w + momentum * velocity - learning_rate * g)
+        w = w + velocity            (nesterov: w + momentum * velocity - learning_rate * g)
+
+    PyTorch keeps ``buf = -velocity / learning_rate`` instead: the same steps while the rate is constant.
 
     Parameters
     ----------
-    learning_rate : float, default 0.01
+    learning_rate : float > 0 or schedule, default 0.01
     momentum : float in [0, 1), default 0
     nesterov : bool, default False
+    weight_decay, clipnorm, clipvalue, global_clipnorm : see the module docstring.
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        super().__init__(learning_rate)
-        self.momentum = _validation.as_finite_float(momentum, "momentum", low=0.0)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+        self.momentum = _fraction(momentum, "momentum")
         self.nesterov = bool(nesterov)
-        self._velocity = None
 
-    def _update(self, params, grads):
-        velocity = None
-        if self.momentum > 0.0:
-            if self._velocity is None or self._velocity.shape != params.shape:
-                self._velocity = np.zeros_like(params)
-            velocity = self._velocity
-        _kernels.sgd(params, grads, velocity, self._learning_rate, self.momentum, self.nesterov, _threads())
+    _KERNEL_STATE = ("velocity",)
 
-    def variables(self):
-        return {} if self._velocity is None else {"velocity": self._velocity}
+    def _state_names(self):
+        return self._KERNEL_STATE if self.momentum > 0.0 else ()
 
-    def set_variables(self, variables):
-        unknown = set(variables) - {"velocity"}
-        if unknown:
-            raise ValueError(f"SGD has no state named {sorted(unknown)}; it has 'velocity'")
-        if "velocity" in variables:
-            self._velocity = np.array(variables["velocity"], dtype=np.float32, copy=True).reshape(-1)
+    def _update(self, kernel, scaled, lr, step, n_threads):
+        kernel.sgd(scaled, lr, self.momentum, self.nesterov, *self._decay_and_clip(), n_threads)
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-_BY_NAME = {"sgd": SGD}
+class Adam(Optimizer):
+    """Adam, Keras' rule (t = iterations + 1)::
+
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g * g - v) * (1 - beta_2)
+        w = w - m * lr_t / (sqrt(v) + epsilon),    lr_t = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+
+    `epsilon` is the paper's "epsilon hat", added to sqrt(v) rather than to the bias-corrected sqrt(v_hat) as
+    PyTorch does: PyTorch with ``eps = epsilon / sqrt(1 - beta_2**t)`` takes the same steps. Defaults differ too
+    (PyTorch's eps is 1e-8).
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or schedule, default 0.001
+    beta_1, beta_2 : float in [0, 1), default 0.9 and 0.999
+    epsilon : float >= 0, default 1e-7
+    weight_decay, clipnorm, clipvalue, global_clipnorm : see the module docstring.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+        self.beta_1 = _fraction(beta_1, "beta_1")
+        self.beta_2 = _fraction(beta_2, "beta_2")
+        self.epsilon = _nonnegative(epsilon, "epsilon")
+
+    _KERNEL_STATE = ("momentum", "velocity")
+
+    def _update(self, kernel, scaled, lr, step, n_threads):
+        kernel.adam(scaled, lr, self.beta_1, self.beta_2, self.epsilon, step, *self._decay_and_clip(), n_threads)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, default 0.004 (Keras 3): ``w -= w * weight_decay * learning_rate``
+    before each Adam step. PyTorch's AdamW applies the same decay, with a default of 0.01.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or schedule, default 0.001
+    weight_decay : float >= 0, default 0.004
+    beta_1, beta_2, epsilon, clipnorm, clipvalue, global_clipnorm : as `Adam`.
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        if weight_decay is None:
+            raise ValueError("AdamW needs a weight_decay (a float >= 0), got None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, clipnorm, clipvalue, global_clipnorm)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, Keras' rule::
+
+        velocity = rho * velocity + (1 - rho) * g * g
+        denominator = velocity + epsilon                (centered: velocity - average_gradient**2 + epsilon,
+                                                         average_gradient = rho * average_gradient + (1 - rho) * g)
+        increment = learning_rate * g / sqrt(denominator)
+        w = w - increment                               (momentum > 0: buf = momentum * buf + increment; w -= buf)
+
+    PyTorch adds epsilon outside the square root (``sqrt(velocity) + eps``), scales by the learning rate after the
+    momentum buffer (the same while the rate is constant), and defaults to lr 0.01, alpha (rho) 0.99, eps 1e-8.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or schedule, default 0.001
+    rho : float in [0, 1), default 0.9
+    momentum : float in [0, 1), default 0
+    epsilon : float >= 0, default 1e-7
+    centered : bool, default False
+    weight_decay, clipnorm, clipvalue, global_clipnorm : see the module docstring.
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+        self.rho = _fraction(rho, "rho")
+        self.momentum = _fraction(momentum, "momentum")
+        self.epsilon = _nonnegative(epsilon, "epsilon")
+        self.centered = bool(centered)
+
+    _KERNEL_STATE = ("velocity", "momentum", "average_gradient")
+
+    def _state_names(self):
+        return (("velocity",) + (("momentum",) if self.momentum > 0.0 else ())
+                + (("average_gradient",) if self.centered else ()))
+
+    def _update(self, kernel, scaled, lr, step, n_threads):
+        kernel.rmsprop(scaled, lr, self.rho, self.momentum, self.epsilon, *self._decay_and_clip(), n_threads)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad, Keras' rule::
+
+        accumulator = accumulator + g * g               (starting at initial_accumulator_value)
+        w = w - learning_rate * g / sqrt(accumulator + epsilon)
+
+    PyTorch adds epsilon outside the square root and starts the accumulator at 0 by default.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or schedule, default 0.001
+    initial_accumulator_value : float >= 0, default 0.1
+    epsilon : float >= 0, default 1e-7
+    weight_decay, clipnorm, clipvalue, global_clipnorm : see the module docstring.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+        self.initial_accumulator_value = _nonnegative(initial_accumulator_value, "initial_accumulator_value")
+        self.epsilon = _nonnegative(epsilon, "epsilon")
+
+    _KERNEL_STATE = ("accumulator",)
+
+    def _state_initial(self, name):
+        return self.initial_accumulator_value
+
+    def _update(self, kernel, scaled, lr, step, n_threads):
+        kernel.adagrad(scaled, lr, self.epsilon, *self._decay_and_clip(), n_threads)
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+_CLASSES = {cls.__name__: cls for cls in _BY_NAME.values()}
 
 
 def get(identifier):
-    """An optimizer from a Keras name (with Keras' default settings) or an Optimizer object."""
+    """An optimizer from a Keras name (with Keras' default settings), a `serialize` dict, or an Optimizer."""
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
     raise ValueError(f"unknown optimizer {identifier!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+
+
+def serialize(optimizer):
+    """``{"class_name": ..., "config": {...}}`` (JSON-ready) for one of fastnn's own optimizers, its
+    learning-rate schedule included. The state (`variables()`) and `iterations` are not part of it."""
+    if type(optimizer) not in _CLASSES.values():
+        raise TypeError(f"only fastnn's own optimizers ({', '.join(_CLASSES)}) can be serialized, got "
+                        f"{type(optimizer).__name__}")
+    config = optimizer.get_config()
+    if callable(config["learning_rate"]):
+        raise TypeError(f"the learning-rate schedule {config['learning_rate']!r} is not one of fastnn's own "
+                        f"({', '.join(schedules._CLASSES)}), so the optimizer cannot be serialized")
+    return {"class_name": type(optimizer).__name__, "config": config}
+
+
+def deserialize(config):
+    """An optimizer from what `serialize` returned; only fastnn's own optimizer and schedule classes are built."""
+    if not isinstance(config, dict) or set(config) != {"class_name", "config"}:
+        raise ValueError(f"a serialized optimizer is a dict with keys 'class_name' and 'config', got {config!r}")
+    name, kwargs = config["class_name"], config["config"]
+    if not isinstance(name, str) or name not in _CLASSES:
+        raise ValueError(f"unknown optimizer class {name!r}; known: {', '.join(sorted(_CLASSES))}")
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise ValueError(f"the config of a serialized {name} must be a dict of named arguments, got {kwargs!r}")
+    try:
+        return _CLASSES[name].from_config(kwargs)
+    except TypeError as exc:
+        raise ValueError(f"invalid config for {name}: {exc}") from None

@@ -97,4 +97,44 @@ int fnn_sigmoid_bce_f32(int64_t n, int64_t c, const float *z, const float *t, co
 int fnn_sgd_f32(int64_t n, float *params, const float *grads, float *velocity, float lr, float momentum,
                 int nesterov, int n_threads);
 
+/* ---- peak.c: FMA throughput probe ------------------------------------------------------------------
+ * Every thread runs `iterations` steps of independent FMA chains (enough to cover latency x throughput)
+ * with the current ISA; *flops_done receives the floating-point operations performed (2 per FMA lane). */
+int fnn_fma_peak_f32(int64_t iterations, int n_threads, double *flops_done);
+
+/* ---- optim_adaptive.c, grad_clip.c: Keras 3 optimizer rules over spans of the parameter arena ----------
+ * Each update covers the spans [span_offsets[s], span_offsets[s] + span_sizes[s]) of the n-element arena
+ * (sorted, disjoint). In one pass per element: g = grad * span_scales[s] (NULL: 1), clipped to [-clipvalue,
+ * clipvalue] (clipvalue <= 0: no clipping); w -= w * weight_decay * lr (decoupled, 0: none); then the rule.
+ * Hyperparameters are rounded to float32 as Keras does; state arrays are arena-sized. */
+/* Adam (AdamW = Adam with weight_decay): m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2);
+ * w -= m * alpha / (sqrt(v) + epsilon), alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step); step >= 1. */
+int fnn_adam_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                 const float *span_scales, const float *grads, float *params, float *m, float *v, double lr,
+                 double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay,
+                 double clipvalue, int n_threads);
+/* RMSprop: vel = rho vel + (1 - rho) g^2; centered: avg = rho avg + (1 - rho) g, d = vel - avg^2 + epsilon,
+ * else d = vel + epsilon; inc = lr g / sqrt(d); with momentum: mom = momentum mom + inc, w -= mom; else
+ * w -= inc. momentum_buf is NULL exactly when momentum == 0; average_grad is NULL unless centered. */
+int fnn_rmsprop_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                    const float *span_scales, const float *grads, float *params, float *velocity,
+                    float *momentum_buf, float *average_grad, double lr, double rho, double momentum,
+                    double epsilon, double weight_decay, double clipvalue, int n_threads);
+/* Adagrad: acc += g^2; w -= lr g / sqrt(acc + epsilon). */
+int fnn_adagrad_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                    const float *span_scales, const float *grads, float *params, float *accumulator, double lr,
+                    double epsilon, double weight_decay, double clipvalue, int n_threads);
+/* SGD as fnn_sgd_f32, plus spans, weight decay and clipping; velocity is NULL exactly when momentum == 0. */
+int fnn_sgd_decay_clip_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
+                           const float *span_scales, const float *grads, float *params, float *velocity,
+                           double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
+                           int n_threads);
+/* out[s] = sum of x[i]^2 over segment s (elements [offsets[s], offsets[s] + sizes[s]) of x's n), in double;
+ * bitwise the same for any n_threads and any instruction set (fixed blocks summed in a fixed order). */
+int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,
+                     double *out, int n_threads);
+/* Gradient scales for clipping by norm c from squared norms (Keras' rules): per segment c / max(norm_s, c), or
+ * with `global` one factor c / max(norm, c) of the total norm for all; NaN for a NaN (or infinite global) norm. */
+int fnn_clip_scales_f32(int64_t n_seg, const double *sq_norms, double clipnorm, int global, float *scales);
+
 #endif

@@ -1,0 +1,343 @@
+/* fnn_gemm_f32: C = act(op(A) @ op(B) [+ C] [+ bias]), BLIS-style.
+ *
+ * Three paths, chosen from the shape alone (never from the thread count, so any n_threads gives the same bits):
+ *  - packed: A panels (rows x KC) and B blocks (KC x NB) are packed into slivers and a register-blocked
+ *    micro-kernel runs over them: the A sliver stays in L1, the B block in L2.
+ *  - direct: problems with m or n below ~640 read A and B where they are (only B^T is packed), skipping
+ *    copies that would cost more than they save; the tile width is fitted to n.
+ *  - dot: A @ B^T with very few rows (batch-1 backward) as dot products along contiguous rows.
+ * The packed and direct kernels compute every element as one sequential FMA chain over k, starting from C
+ * when accumulating, whatever tile it falls in, so neither k blocking nor where a thread's share starts
+ * changes a bit. Threads split the output into a grid of chunks, each packing its own panels: no
+ * reduction is ever split.
+ * The epilogue (bias, activation) runs on each finished tile: in registers for relu / leaky relu, through
+ * fnn_act_block on the just-stored tile for the others.
+ */
+#include "fnn.h"
+#include "act_internal.h"
+#include "gemm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Problems estimated below this many cycles run on one thread (waking a thread costs more than it saves). */
+#ifndef PARALLEL_MIN_CYCLES
+#define PARALLEL_MIN_CYCLES 16000.0
+#endif
+/* Packing pays only when both m and n are large: below that the direct kernels, reading A and B where they
+ * are, measured as fast or faster on Zen 4 (one thread, 256..1024 cubes and the MLP shapes). */
+#define PACKED_MIN_DIM 640
+#define DIRECT_KC 512
+#define DIRECT_NB 256
+#define DOT_MAX_ROWS 3
+
+typedef struct {
+    int64_t m, n, k;
+    const float *a;
+    int64_t lda;
+    int trans_a;
+    const float *b;
+    int64_t ldb;
+    int trans_b;
+    float *c;
+    int64_t ldc;
+    int accumulate;
+    const float *bias;
+    int act;
+    float alpha;
+    const fnn_gemm_kernels *kr;
+    fnn_gemm_direct dk; /* the direct kernel fitted to this shape */
+} problem;
+
+typedef enum { PATH_PACKED, PATH_DIRECT, PATH_DOT } path_kind;
+
+/* A thread's share of C: rows [m0, m1), columns [n0, n1), and its packing buffers. */
+typedef struct {
+    int64_t m0, m1, n0, n1;
+    float *pa, *pb;
+} chunk;
+
+static const fnn_gemm_kernels *kernels_for(int isa)
+{
+    switch (isa) {
+    case FNN_ISA_AVX512: return &fnn_gemm_kernels_avx512;
+    case FNN_ISA_AVX2: return &fnn_gemm_kernels_avx2;
+    default: return &fnn_gemm_kernels_generic;
+    }
+}
+
+static inline int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+static inline int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+static inline const float *a_at(const problem *g, int64_t i, int64_t p)
+{
+    return g->trans_a ? g->a + p * g->lda + i : g->a + i * g->lda + p;
+}
+
+static inline const float *b_at(const problem *g, int64_t p, int64_t j)
+{
+    return g->trans_b ? g->b + j * g->ldb + p : g->b + p * g->ldb + j;
+}
+
+/* The epilogue of a tile at column j for the k block [pc, pc + kc). */
+static inline fnn_tile_epilogue epilogue_for(const problem *g, int64_t j, int first, int last)
+{
+    fnn_tile_epilogue ep = {first ? g->accumulate : 1, NULL, FNN_ACT_LINEAR, g->alpha};
+    if (last) {
+        ep.bias = g->bias ? g->bias + j : NULL;
+        ep.act = g->act;
+    }
+    return ep;
+}
+
+/* Activations the kernels do not apply in registers run here, on the tile just stored. */
+static inline void finish_tile(const problem *g, int64_t i, int64_t j, int64_t mr, int64_t nr, int last)
+{
+    if (last && g->act != FNN_ACT_LINEAR && g->act != FNN_ACT_RELU && g->act != FNN_ACT_LEAKY_RELU)
+        fnn_act_block(mr, nr, g->c + i * g->ldc + j, g->ldc, NULL, g->act, g->alpha);
+}
+
+static void packed_chunk(const problem *g, const chunk *ch)
+{
+    const fnn_gemm_kernels *kr = g->kr;
+    for (int64_t ic = ch->m0; ic < ch->m1; ic += kr->mp) {
+        int64_t mc = min64(kr->mp, ch->m1 - ic);
+        for (int64_t pc = 0; pc < g->k; pc += kr->kc) {
+            int64_t kc = min64(kr->kc, g->k - pc);
+            int first = pc == 0, last = pc + kc == g->k;
+            fnn_pack_a(mc, kc, a_at(g, ic, pc), g->lda, g->trans_a, kr->mr, ch->pa, kr->interleave);
+            for (int64_t jc = ch->n0; jc < ch->n1; jc += kr->nb) {
+                int64_t nc = min64(kr->nb, ch->n1 - jc);
+                fnn_pack_b(kc, nc, b_at(g, pc, jc), g->ldb, g->trans_b, kr->nr, ch->pb, kr->interleave);
+                for (int64_t ir = 0; ir < mc; ir += kr->mr) {
+                    int64_t mr = min64(kr->mr, mc - ir);
+                    const float *pa = ch->pa + ir * kc;
+                    for (int64_t jr = 0; jr < nc; jr += kr->nr) {
+                        int64_t nr = min64(kr->nr, nc - jr), i = ic + ir, j = jc + jr;
+                        fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
+                        kr->packed(kc, pa, 1, kr->mr, ch->pb + jr * kc, kr->nr, g->c + i * g->ldc + j, g->ldc, mr,
+                                   nr, &ep);
+                        finish_tile(g, i, j, mr, nr, last);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void direct_chunk(const problem *g, const chunk *ch)
+{
+    const fnn_gemm_direct *dk = &g->dk;
+    int64_t rs_a = g->trans_a ? 1 : g->lda, cs_a = g->trans_a ? g->lda : 1;
+    for (int64_t pc = 0; pc < g->k; pc += DIRECT_KC) {
+        int64_t kc = min64(DIRECT_KC, g->k - pc);
+        int first = pc == 0, last = pc + kc == g->k;
+        for (int64_t jc = ch->n0; jc < ch->n1; jc += DIRECT_NB) {
+            int64_t nc = min64(DIRECT_NB, ch->n1 - jc);
+            if (g->trans_b)
+                fnn_pack_b(kc, nc, b_at(g, pc, jc), g->ldb, 1, dk->nr, ch->pb, g->kr->interleave);
+            for (int64_t jr = 0; jr < nc; jr += dk->nr) {
+                int64_t nr = min64(dk->nr, nc - jr), j = jc + jr;
+                const float *b = g->trans_b ? ch->pb + jr * kc : b_at(g, pc, j);
+                int64_t rs_b = g->trans_b ? dk->nr : g->ldb;
+                fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
+                for (int64_t i = ch->m0; i < ch->m1; i += dk->mr) {
+                    int64_t mr = min64(dk->mr, ch->m1 - i);
+                    dk->fn(kc, a_at(g, i, pc), rs_a, cs_a, b, rs_b, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
+                    finish_tile(g, i, j, mr, nr, last);
+                }
+            }
+        }
+    }
+}
+
+static void dot_chunk(const problem *g, const chunk *ch)
+{
+    const fnn_gemm_kernels *kr = g->kr;
+    for (int64_t j = ch->n0; j < ch->n1; j += kr->dot_nr) {
+        int64_t nr = min64(kr->dot_nr, ch->n1 - j);
+        fnn_tile_epilogue ep = epilogue_for(g, j, 1, 1);
+        for (int64_t i = ch->m0; i < ch->m1; i += kr->dot_mr) {
+            int64_t mr = min64(kr->dot_mr, ch->m1 - i);
+            kr->dot(g->k, g->a + i * g->lda, g->lda, g->b + j * g->ldb, g->ldb, g->c + i * g->ldc + j, g->ldc, mr,
+                    nr, &ep);
+            finish_tile(g, i, j, mr, nr, 1);
+        }
+    }
+}
+
+/* The direct kernel wasting the fewest columns on this n (ties: the wider), or the GEMV one for one row. */
+static fnn_gemm_direct fit_direct(const fnn_gemm_kernels *kr, int64_t m, int64_t n)
+{
+    if (m == 1 && kr->gemv.fn)
+        return kr->gemv;
+    fnn_gemm_direct best = kr->direct[0];
+    for (int v = 1; v < kr->n_direct; v++)
+        if (round_up(n, kr->direct[v].nr) <= round_up(n, best.nr))
+            best = kr->direct[v];
+    return best;
+}
+
+static path_kind choose_path(const problem *g)
+{
+    if (g->trans_b && !g->trans_a && g->kr->dot && g->m <= DOT_MAX_ROWS)
+        return PATH_DOT;
+    if (g->m >= PACKED_MIN_DIM && g->n >= PACKED_MIN_DIM)
+        return PATH_PACKED;
+    return PATH_DIRECT;
+}
+
+/* Splits C into tm x tn chunks (tm * tn = nt) in units of um rows and un columns, choosing the split that
+ * minimises the largest chunk's multiply-adds plus the packing each chunk repeats. */
+static void choose_grid(int64_t m, int64_t n, int64_t um, int64_t un, int nt, int *tm, int *tn)
+{
+    double best = -1.0;
+    for (int cols = 1; cols <= nt; cols++) {
+        if (nt % cols)
+            continue;
+        int rows = nt / cols;
+        double rc = (double)round_up(m, um * rows) / rows, cc = (double)round_up(n, un * cols) / cols;
+        double cost = rc * cc / 16.0 + (rc + cc) / 2.0;
+        if (best < 0.0 || cost < best) {
+            best = cost;
+            *tm = rows;
+            *tn = cols;
+        }
+    }
+}
+
+/* The range [lo, hi) of part t of `parts` balanced parts of `total` elements taken in units of `unit`. */
+static void split(int64_t total, int64_t unit, int parts, int t, int64_t *lo, int64_t *hi)
+{
+    int64_t units = (total + unit - 1) / unit;
+    *lo = min64(units * t / parts * unit, total);
+    *hi = min64(units * (t + 1) / parts * unit, total);
+}
+
+/* How C is shared out: tm x tn chunks in units of um rows and un columns, and each thread's buffer sizes. */
+typedef struct {
+    int nt, tm, tn;
+    int64_t um, un, pa_len, pb_len;
+} grid_plan;
+
+/* The chunks of one thread (t0 of `step`); a smaller team than planned still covers all of them. */
+static void run_chunks(const problem *g, path_kind path, const grid_plan *gp, float *buf, int t0, int step)
+{
+    unsigned fpu = fnn_fpu_enter();
+    for (int t = t0; t < gp->nt; t += step) {
+        chunk ch;
+        split(g->m, gp->um, gp->tm, t / gp->tn, &ch.m0, &ch.m1);
+        split(g->n, gp->un, gp->tn, t % gp->tn, &ch.n0, &ch.n1);
+        ch.pa = buf ? buf + (int64_t)t0 * (gp->pa_len + gp->pb_len) : NULL;
+        ch.pb = buf ? ch.pa + gp->pa_len : NULL;
+        if (ch.m0 >= ch.m1 || ch.n0 >= ch.n1)
+            continue;
+        if (path == PATH_PACKED)
+            packed_chunk(g, &ch);
+        else if (path == PATH_DIRECT)
+            direct_chunk(g, &ch);
+        else
+            dot_chunk(g, &ch);
+    }
+    fnn_fpu_leave(fpu);
+}
+
+static int run(const problem *g, path_kind path, int nt)
+{
+    const fnn_gemm_kernels *kr = g->kr;
+    int64_t um = path == PATH_PACKED ? kr->mr : path == PATH_DIRECT ? g->dk.mr : kr->dot_mr;
+    /* Tiles need not align across threads (each element's chain is the same wherever its tile starts), so
+     * the wide GEMV tile splits in 64-column units: whole cache lines of C, both threads busy. */
+    int64_t un = path == PATH_PACKED ? kr->nr : path == PATH_DOT ? kr->dot_nr : min64(g->dk.nr, 64);
+    int tm = 1, tn = 1;
+    if (nt > 1)
+        choose_grid(g->m, g->n, um, un, nt, &tm, &tn);
+    int64_t rows = round_up(g->m, um * tm) / tm, cols = round_up(g->n, un * tn) / tn;
+    /* Per-thread packing buffers, 64-byte aligned, in one allocation. */
+    int64_t pa_len = 0, pb_len = 0;
+    if (path == PATH_PACKED) {
+        pa_len = round_up(min64(kr->mp, rows), kr->mr) * min64(kr->kc, g->k);
+        pb_len = round_up(min64(kr->nb, cols), kr->nr) * min64(kr->kc, g->k);
+    } else if (path == PATH_DIRECT && g->trans_b) {
+        pb_len = round_up(min64(DIRECT_NB, cols), g->dk.nr) * min64(DIRECT_KC, g->k);
+    }
+    pa_len = round_up(pa_len, 16);
+    pb_len = round_up(pb_len, 16);
+    grid_plan grid = {nt, tm, tn, um, un, pa_len, pb_len};
+    float *buf = NULL;
+    if (pa_len + pb_len > 0) {
+        buf = aligned_alloc(64, (size_t)(pa_len + pb_len) * (size_t)nt * sizeof(float));
+        if (!buf)
+            return FNN_ENOMEM;
+    }
+    if (nt == 1) {
+        run_chunks(g, path, &grid, buf, 0, 1);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+#ifdef _OPENMP
+            run_chunks(g, path, &grid, buf, omp_get_thread_num(), omp_get_num_threads());
+#else
+            run_chunks(g, path, &grid, buf, 0, 1);
+#endif
+        }
+    }
+    free(buf);
+    return FNN_OK;
+}
+
+/* k = 0: the product is empty, C = act([C] + bias). */
+static void empty_product(const problem *g)
+{
+    unsigned fpu = fnn_fpu_enter();
+    if (!g->accumulate)
+        for (int64_t i = 0; i < g->m; i++)
+            memset(g->c + i * g->ldc, 0, (size_t)g->n * sizeof(float));
+    fnn_act_block(g->m, g->n, g->c, g->ldc, g->bias, g->act, g->alpha);
+    fnn_fpu_leave(fpu);
+}
+
+/* Rough single-thread cycles: ~32 flops a cycle, or ~16 bytes of memory traffic a cycle when that
+ * dominates (a GEMV streams its matrix; two cores have twice the cache bandwidth). */
+static double serial_cycles(const problem *g)
+{
+    double flops = 2.0 * g->m * g->n * g->k;
+    double bytes = 4.0 * ((double)g->m * g->k + (double)g->k * g->n + (1.0 + g->accumulate) * g->m * g->n);
+    return flops / 32.0 > bytes / 16.0 ? flops / 32.0 : bytes / 16.0;
+}
+
+/* A rows x cols matrix with leading dimension ld must be addressable. */
+static int bad_matrix(const float *p, int64_t rows, int64_t cols, int64_t ld)
+{
+    return !p || ld < cols || ld < 1 || rows > INT64_MAX / 4 / ld;
+}
+
+int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                 int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate, const float *bias, int act,
+                 float act_alpha, int n_threads)
+{
+    if (m < 0 || n < 0 || k < 0 || act < FNN_ACT_LINEAR || act > FNN_ACT_GELU)
+        return FNN_EBADARG;
+    if (m == 0 || n == 0)
+        return FNN_OK;
+    if (bad_matrix(c, m, n, ldc))
+        return FNN_EBADARG;
+    problem g = {m, n, k, a, lda, trans_a != 0, b, ldb, trans_b != 0, c, ldc, accumulate != 0,
+                 bias, act, act_alpha, kernels_for(fnn_isa_current()), {0, 0, 0}};
+    if (k == 0) {
+        empty_product(&g);
+        return FNN_OK;
+    }
+    if (trans_a ? bad_matrix(a, k, m, lda) : bad_matrix(a, m, k, lda))
+        return FNN_EBADARG;
+    if (trans_b ? bad_matrix(b, n, k, ldb) : bad_matrix(b, k, n, ldb))
+        return FNN_EBADARG;
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (serial_cycles(&g) < PARALLEL_MIN_CYCLES)
+        nt = 1;
+    g.dk = fit_direct(g.kr, m, n);
+    return run(&g, choose_path(&g), nt);
+}
