@@ -16,6 +16,7 @@ ext = Extension(
     "fastnn._kernels",
     sources=["fastnn/_kernels.pyx"] + c_sources,
     include_dirs=["src"],
+    depends=sorted(glob.glob(os.path.join("src", "*.h"))) + sorted(glob.glob(os.path.join("fastnn", "*.pxi"))),
     extra_compile_args=["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
     extra_link_args=["-fopenmp"],
 )

@@ -3,7 +3,7 @@ from ._version import __version__
 from ._cpu import _select_from_environment, cpu_info
 from ._threads import apply_environment as _apply_environment, get_num_threads, set_num_threads
 from ._random import set_seed
-from . import activations, callbacks, datasets, initializers, layers, losses, metrics, ops, optimizers
+from . import activations, callbacks, datasets, initializers, layers, losses, metrics, ops, optimizers, schedules
 from .model import Sequential
 from .callbacks import History
 from .files import load_model
@@ -12,4 +12,5 @@ _select_from_environment()
 _apply_environment()
 
 __all__ = ["__version__", "cpu_info", "set_num_threads", "get_num_threads", "set_seed", "Sequential", "History",
-           "load_model", "callbacks", "layers", "losses", "metrics", "optimizers", "initializers", "activations", "datasets", "ops"]
+           "load_model", "callbacks", "layers", "losses", "metrics", "optimizers", "schedules", "initializers",
+           "activations", "datasets", "ops"]

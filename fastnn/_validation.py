@@ -46,7 +46,8 @@ def as_float32_array(x, name, ndim=None, finite=True):
             arr = arr.astype(np.float32)
         else:
             raise TypeError(f"{name} must hold numbers (float32 expected), got {_describe(arr)}")
-    arr = np.ascontiguousarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also turn a 0-d array into 1-d)
+        arr = np.ascontiguousarray(arr)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
