@@ -1,5 +1,5 @@
 # Declarations of the C kernel API in src/fnn.h, shared by the .pxi parts of _kernels.pyx.
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 cdef extern from "fnn.h" nogil:
     int FNN_OK, FNN_EBADARG, FNN_ENOMEM, FNN_EISA
@@ -66,3 +66,21 @@ cdef extern from "fnn.h" nogil:
     int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,
                          double *out, int n_threads)
     int fnn_clip_scales_f32(int64_t n_seg, const double *sq_norms, double clipnorm, int is_global, float *scales)
+
+    int fnn_im2col_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                       int64_t row0, int64_t rows, const float *x, float *cols, int64_t ldcols, int n_threads)
+    int fnn_col2im_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                       int64_t row0, int64_t rows, const float *cols, int64_t ldcols, float *dx, int n_threads)
+    int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
+                                  int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                  const float *x, float *y, int32_t *argmax, int n_threads)
+    int fnn_maxpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
+                                   const float *dy, const int32_t *argmax, float *dx, int n_threads)
+    int fnn_avgpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
+                                  int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                  const float *x, float *y, int n_threads)
+    int fnn_avgpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
+                                   int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                   const float *dy, float *dx, int n_threads)

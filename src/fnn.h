@@ -137,4 +137,31 @@ int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int
  * with `global` one factor c / max(norm, c) of the total norm for all; NaN for a NaN (or infinite global) norm. */
 int fnn_clip_scales_f32(int64_t n_seg, const double *sq_norms, double clipnorm, int global, float *scales);
 
+/* ---- im2col.c: NHWC convolution columns (output grid oh x ow, formulas in im2col.c) --------------------
+ * Rows [row0, row0 + rows) of the column matrix: row r = (n * oh + oy) * ow + ox, kh * kw * c columns in
+ * (ky, kx, ch) order; cols[r, (ky*kw + kx)*c + ch] = x[n, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw, ch] (0 in the
+ * padding). col2im adds such rows back into dx (dx += ...), the adjoint of im2col. */
+int fnn_im2col_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                   int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                   int64_t row0, int64_t rows, const float *x, float *cols, int64_t ldcols, int n_threads);
+int fnn_col2im_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                   int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                   int64_t row0, int64_t rows, const float *cols, int64_t ldcols, float *dx, int n_threads);
+
+/* ---- pool.c: NHWC max/average pooling, windows ph x pw at strides sh, sw, top/left padding pt, pl -------
+ * Padding is ignored: max over the valid elements, average divided by their count (TensorFlow's rule).
+ * argmax[n, oy, ox, ch] = index of the max within image n ((iy * w + ix) * c + ch; first on ties, -1 for an
+ * all-padding window). Backward passes overwrite dx. */
+int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
+                              int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                              const float *x, float *y, int32_t *argmax, int n_threads);
+int fnn_maxpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
+                               const float *dy, const int32_t *argmax, float *dx, int n_threads);
+int fnn_avgpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
+                              int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                              const float *x, float *y, int n_threads);
+int fnn_avgpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
+                               int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                               const float *dy, float *dx, int n_threads);
+
 #endif

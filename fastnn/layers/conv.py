@@ -1,0 +1,302 @@
+"""Convolution layers on channels-last (NHWC) images: Conv2D and ZeroPadding2D.
+
+Conv2D runs as im2col + GEMM: the columns of a chunk of output pixels (one row of kh * kw * c_in values per
+pixel) are built by a C kernel into a workspace of a few MB, then multiplied by the kernel reshaped to
+(kh * kw * c_in, filters), with the bias and activation applied in the GEMM's epilogue. A 1x1 convolution at
+stride 1 is a plain GEMM on the input.
+"""
+import numpy as np
+
+from .. import _kernels, activations, initializers
+from .base import Layer, ParamSpec
+from .core import _Activated
+
+_threads = _kernels.omp_max_threads
+_WORKSPACE_BYTES = 4 << 20  # per column workspace: bounds memory whatever the batch
+
+
+def _pair(value, what, layer):
+    """(a, b) of positive ints from an int or a pair."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        pair = tuple(pair)
+        ok = len(pair) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+    except TypeError:
+        ok = False
+    if not ok or min(pair) < 1:
+        raise ValueError(f"{layer} {what} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _padding_mode(padding, layer):
+    mode = padding.lower() if isinstance(padding, str) else padding
+    if mode not in ("valid", "same"):
+        raise ValueError(f"{layer} padding must be 'valid' or 'same', got {padding!r}")
+    return mode
+
+
+def _axis_geometry(size, window, stride, dilation, mode):
+    """(output size, pad before, pad after) on one axis, as Keras/TensorFlow: "same" pads a total of
+    max((ceil(size / stride) - 1) * stride + span - size, 0), the odd extra at the end (bottom/right)."""
+    span = (window - 1) * dilation + 1
+    if mode == "valid":
+        return (size - span) // stride + 1 if size >= span else 0, 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + span - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def _check_image_shape(layer, input_shape, channels=None):
+    if len(input_shape) != 3:
+        raise ValueError(f"{type(layer).__name__} {layer.name!r} expects images of per-sample shape (height, width, "
+                         f"channels) with channels on the last axis (NHWC), got per-sample shape {tuple(input_shape)}")
+    if channels is not None and input_shape[2] != channels:
+        raise ValueError(f"{type(layer).__name__} {layer.name!r} was built for {channels} channels (the last axis, "
+                         f"NHWC), got per-sample shape {tuple(input_shape)} with {input_shape[2]} channels")
+
+
+def _contiguous_input(layer, x):
+    if x.shape[1:] != layer.input_shape:
+        _check_image_shape(layer, x.shape[1:], layer.input_shape[2])
+        raise ValueError(f"{type(layer).__name__} {layer.name!r} was built for per-sample shape "
+                         f"{layer.input_shape}, got {x.shape[1:]}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class Conv2D(Layer, _Activated):
+    """2-D convolution over NHWC images: ``y = activation(conv(x, kernel) + bias)``.
+
+    Parameters
+    ----------
+    filters : int
+        Output channels.
+    kernel_size : int or (int, int)
+    strides : int or (int, int)
+    padding : {"valid", "same"}
+        "same" pads as Keras/TensorFlow (the odd extra row/column at the bottom/right).
+    dilation_rate : int or (int, int)
+    activation : str, optional
+        linear (default), relu, leaky_relu, sigmoid, tanh, gelu or softmax (over channels).
+    use_bias : bool
+    kernel_initializer, bias_initializer : str or Initializer
+        glorot_uniform and zeros by default, as in Keras.
+
+    Notes
+    -----
+    Input (batch, height, width, c_in); output (batch, out_h, out_w, filters). Weights as Keras: kernel
+    (kh, kw, c_in, filters), bias (filters,).
+
+    Examples
+    --------
+    >>> from fastnn import Sequential, layers
+    >>> model = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu")])
+    >>> model.predict(np.zeros((2, 8, 8, 1), np.float32)).shape
+    (2, 6, 6, 4)
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"Conv2D filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
+        self.strides = _pair(strides, "strides", "Conv2D")
+        self.padding = _padding_mode(padding, "Conv2D")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate", "Conv2D")
+        self._set_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def _geometry(self, input_shape):
+        (h, w, _), (kh, kw), (sh, sw), (dh, dw) = input_shape, self.kernel_size, self.strides, self.dilation_rate
+        oh, pt, _ = _axis_geometry(h, kh, sh, dh, self.padding)
+        ow, pl, _ = _axis_geometry(w, kw, sw, dw, self.padding)
+        return oh, ow, pt, pl
+
+    def compute_output_shape(self, input_shape):
+        _check_image_shape(self, input_shape)
+        oh, ow, _, _ = self._geometry(input_shape)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"Conv2D {self.name!r}: kernel {self.kernel_size} with dilation {self.dilation_rate} "
+                             f"spans more than the {self.padding}-padded input {tuple(input_shape[:2])} "
+                             f"(output size {(oh, ow)}); use a smaller kernel or padding='same'")
+        return oh, ow, self.filters
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        oh, ow, pt, pl = self._geometry(self.input_shape)
+        kh, kw = self.kernel_size
+        self._geom = (kh, kw) + self.strides + (pt, pl) + self.dilation_rate + (oh, ow)
+        self._k = kh * kw * self.input_shape[2]
+        self._direct = (kh, kw) == (1, 1) and self.strides == (1, 1)  # the input is its own column matrix
+        self._chunk = max(1, _WORKSPACE_BYTES // (4 * self._k))
+
+    def param_specs(self):
+        (kh, kw), c_in = self.kernel_size, self.input_shape[2]
+        specs = [ParamSpec("kernel", (kh, kw, c_in, self.filters), self.kernel_initializer, kh * kw * c_in,
+                           kh * kw * self.filters, True)]
+        if self.use_bias:
+            specs.append(ParamSpec("bias", (self.filters,), self.bias_initializer, kh * kw * c_in,
+                                   kh * kw * self.filters, True))
+        return specs
+
+    def _chunks(self, rows):
+        step = min(self._chunk, rows)
+        return step, [(r0, min(step, rows - r0)) for r0 in range(0, rows, step)]
+
+    def forward(self, x, training=False):
+        x = _contiguous_input(self, x)
+        n, nt = x.shape[0], _threads()
+        rows = n * self.output_shape[0] * self.output_shape[1]
+        kernel = self.weights[0].reshape(self._k, self.filters)
+        bias = self.weights[1] if self.use_bias else None
+        y = self._buffer("y", (rows, self.filters))
+        act = self._act
+        fuse = act != activations.SOFTMAX and not activations.needs_preactivation(act) and not self.emit_logits
+        z = y if (fuse or self.emit_logits or act == activations.SOFTMAX) else self._buffer("z", y.shape)
+        gemm_act = act if fuse else 0
+        self._cols = None
+        if self._direct:
+            _kernels.gemm(x.reshape(rows, self._k), kernel, z, bias=bias, act=gemm_act, act_alpha=self._alpha,
+                          n_threads=nt)
+        else:
+            step, chunks = self._chunks(rows)
+            ws = self._buffer("cols", (step, self._k))
+            for r0, size in chunks:
+                cols = ws[:size]
+                _kernels.im2col(x, cols, *self._geom, r0, nt)
+                _kernels.gemm(cols, kernel, z[r0:r0 + size], bias=bias, act=gemm_act, act_alpha=self._alpha,
+                              n_threads=nt)
+            if len(chunks) == 1:
+                self._cols = ws  # backward reuses the columns instead of rebuilding them
+        if not fuse and not self.emit_logits:
+            self._activate(z, y)
+        self._x, self._z, self._y = x, (None if fuse else z), y
+        return y.reshape((n,) + self.output_shape)
+
+    def backward(self, grad_out, need_dx=True, accumulate=False):
+        x, nt = self._x, _threads()
+        dy = grad_out.reshape(-1, self.filters)
+        if self.emit_logits or self._act == 0:
+            dz = dy
+        else:
+            dz = self._buffer("dz", dy.shape)
+            self._activation_grad(self._z, self._y, dy, dz)
+        kernel = self.weights[0].reshape(self._k, self.filters)
+        train = self.trainable
+        if train and self.use_bias:
+            _kernels.colsum(dz, self.grads[1], accumulate, nt)
+        elif not train and not accumulate:
+            self._zero_grads()
+        dx = self._buffer("dx", x.shape) if need_dx else None
+        if self._direct:
+            x2 = x.reshape(-1, self._k)
+            if train:
+                _kernels.gemm(x2, dz, self.grads[0].reshape(self._k, self.filters), trans_a=True,
+                              accumulate=accumulate, n_threads=nt)
+            if need_dx:
+                _kernels.gemm(dz, kernel, dx.reshape(x2.shape), trans_b=True, n_threads=nt)
+            return dx
+        if not (train or need_dx):
+            return None
+        step, chunks = self._chunks(dz.shape[0])
+        if need_dx:
+            dx.fill(0.0)
+            dcols_ws = self._buffer("dcols", (step, self._k))
+        reuse = self._cols is not None and len(chunks) == 1
+        ws = self._cols if reuse else self._buffer("cols", (step, self._k))
+        dkernel = self.grads[0].reshape(self._k, self.filters) if train else None
+        for r0, size in chunks:
+            dz_chunk = dz[r0:r0 + size]
+            if train:
+                cols = ws[:size]
+                if not reuse:
+                    _kernels.im2col(x, cols, *self._geom, r0, nt)
+                # the chunks' contributions add up in chunk order: the same sum for any thread count
+                _kernels.gemm(cols, dz_chunk, dkernel, trans_a=True, accumulate=accumulate or r0 > 0, n_threads=nt)
+            if need_dx:
+                dcols = dcols_ws[:size]
+                _kernels.gemm(dz_chunk, kernel, dcols, trans_b=True, n_threads=nt)
+                _kernels.col2im(dcols, dx, *self._geom, r0, nt)
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+                      padding=self.padding, dilation_rate=list(self.dilation_rate), activation=self.activation,
+                      use_bias=self.use_bias, kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            if isinstance(config.get(key), dict):
+                config[key] = initializers.deserialize(config[key])
+        return cls(**config)
+
+    def _config_repr(self):
+        return (f"{self.filters}, {self.kernel_size}, strides={self.strides}, padding={self.padding!r}, "
+                f"activation={self.activation!r}")
+
+
+class ZeroPadding2D(Layer):
+    """Pads NHWC images with zeros: ``padding`` is an int, (rows, cols), or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.padding = self._parse(padding)
+
+    @staticmethod
+    def _parse(padding):
+        def amount(v):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"ZeroPadding2D padding must hold non-negative ints, got {padding!r}")
+            return int(v)
+
+        if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+            p = amount(padding)
+            return (p, p), (p, p)
+        try:
+            a, b = padding
+            if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+                return (amount(a), amount(a)), (amount(b), amount(b))
+            (t, bo), (le, r) = a, b
+            return (amount(t), amount(bo)), (amount(le), amount(r))
+        except (TypeError, ValueError) as exc:
+            if "non-negative" in str(exc):
+                raise
+            raise ValueError(f"ZeroPadding2D padding must be an int, (rows, cols) or ((top, bottom), "
+                             f"(left, right)), got {padding!r}") from None
+
+    def compute_output_shape(self, input_shape):
+        _check_image_shape(self, input_shape)
+        (t, b), (le, r) = self.padding
+        h, w, c = input_shape
+        return h + t + b, w + le + r, c
+
+    def forward(self, x, training=False):
+        x = _contiguous_input(self, x)
+        (t, _), (le, _) = self.padding
+        h, w, _ = self.input_shape
+        y = self._buffer("y", (x.shape[0],) + self.output_shape)
+        y.fill(0.0)
+        y[:, t:t + h, le:le + w, :] = x
+        return y
+
+    def backward(self, grad_out, need_dx=True, accumulate=False):
+        if not need_dx:
+            return None
+        (t, _), (le, _) = self.padding
+        h, w, _ = self.input_shape
+        dx = self._buffer("dx", (grad_out.shape[0],) + self.input_shape)
+        dx[...] = grad_out[:, t:t + h, le:le + w, :]
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config["padding"] = [list(self.padding[0]), list(self.padding[1])]
+        return config
