@@ -32,38 +32,43 @@ def fma_peak():
 
 
 def _side_by_side(first, second, budget=0.6, block=0.02, settle=0.0, min_rounds=3):
-    """Median seconds per call of two callables, timed in alternating blocks (A B A B ...).
+    """Time two callables in alternating blocks (A B A B ...): (median s/call of first, of second, ratio).
 
     Each block runs one callable back to back for about `block` seconds and drops its first two calls (waking
     its threads). With several threads, `settle` seconds of sleep before each block let the other library's
     pool go idle first: OpenMP workers busy-wait a few ms after a call and OpenBLAS workers ~0.1 s, and on a
-    2-core machine a spinning worker would be charged to whoever runs next. Medians over all remaining calls
-    resist the noise of a shared machine.
+    2-core machine a spinning worker would be charged to whoever runs next. Times are medians of the block
+    medians; the ratio (second / first) is the median of the ratios of neighbouring blocks, so a burst of
+    load from elsewhere on a shared machine skews one round, not the result.
     """
     first(), second()
     t0 = time.perf_counter()
     first(), second()
     per_pair = max(time.perf_counter() - t0, 1e-7)
     calls = max(3, int(block / per_pair))
-    times = ([], [])
+    rounds = []
     deadline = time.perf_counter() + budget
-    rounds = 0
-    while rounds < min_rounds or (time.perf_counter() < deadline and rounds < 400):
-        for fn, out in ((first, times[0]), (second, times[1])):
+    while len(rounds) < min_rounds or (time.perf_counter() < deadline and len(rounds) < 400):
+        medians = []
+        for fn in (first, second):
             if settle:
                 time.sleep(settle)
             fn(), fn()
+            times = []
             for _ in range(calls):
                 s = time.perf_counter()
                 fn()
-                out.append(time.perf_counter() - s)
-        rounds += 1
-    return float(np.median(times[0])), float(np.median(times[1]))
+                times.append(time.perf_counter() - s)
+            medians.append(float(np.median(times)))
+        rounds.append(medians)
+    rounds = np.array(rounds)
+    ratio = float(np.median(rounds[:, 1] / rounds[:, 0]))
+    return float(np.median(rounds[:, 0])), float(np.median(rounds[:, 1])), ratio
 
 
 @pytest.fixture(scope="session")
 def side_by_side():
-    """side_by_side(first, second) -> (median seconds of first, of second), timed in alternating blocks."""
+    """side_by_side(first, second, ...) -> (seconds per call of first, of second, ratio second / first)."""
     return _side_by_side
 
 

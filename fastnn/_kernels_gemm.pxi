@@ -33,7 +33,8 @@ def gemm(const float[:, :] a, const float[:, :] b, float[:, :] c, bint trans_a=F
     if (a.strides[1] != sizeof(float) and a.shape[1] > 1) or (b.strides[1] != sizeof(float) and b.shape[1] > 1) \
             or (c.strides[1] != sizeof(float) and c.shape[1] > 1):
         raise ValueError(f"gemm: the last dimension of a, b and c must be contiguous, got strides "
-                         f"{(a.strides[0], a.strides[1])}, {(b.strides[0], b.strides[1])}, {(c.strides[0], c.strides[1])}")
+                         f"{(a.strides[0], a.strides[1])}, {(b.strides[0], b.strides[1])}, "
+                         f"{(c.strides[0], c.strides[1])}")
     if bias is not None and bias.shape[0] != n:
         raise ValueError(f"gemm: bias must have length {n} (columns of c), got {bias.shape[0]}")
     cdef int64_t lda = leading_dim(a.shape[0], a.shape[1], a.strides[0], "a")

@@ -187,15 +187,15 @@ def _as_2d(a):
 
 
 def softmax_cross_entropy(logits, labels, sample_weight=None):
-    """mean_i w_i * -sum_j t_ij log softmax(z_i)_j in float64, sparse labels (rank 1) or dense targets (rank 2);
-    grad (softmax(z) sum(t) - t) w / n."""
+    """mean_i w_i * -sum_j t_ij log softmax(z_i)_j in float64, for class indices (n,) or (n, 1), or target rows
+    (n, c); grad (softmax(z) sum(t) - t) w / n."""
     z = _f64(logits)
     n, c = z.shape
-    if np.ndim(labels) == 2:
+    if np.ndim(labels) == 2 and not (np.shape(labels)[1] == 1 and c > 1):
         t = _f64(labels)
     else:
         t = np.zeros((n, c))
-        t[np.arange(n), np.asarray(labels, dtype=np.int64)] = 1.0
+        t[np.arange(n), np.asarray(labels, dtype=np.int64).reshape(n)] = 1.0
     loss, grad = _softmax_xent64(z, t, _weights(sample_weight, n))
     return loss, grad.astype(np.float32)
 

@@ -355,6 +355,11 @@ def _sample_weight(sample_weight, n):
     return w.reshape(n)
 
 
+def _dense_labels(labels, c):
+    """Target rows (n, c) rather than class indices (n,) or (n, 1)."""
+    return np.ndim(labels) == 2 and not (np.shape(labels)[1] == 1 and c > 1)
+
+
 def softmax_cross_entropy(logits, labels, sample_weight=None):
     """Softmax cross-entropy on logits (fused and stable), with its gradient.
 
@@ -365,8 +370,8 @@ def softmax_cross_entropy(logits, labels, sample_weight=None):
     ----------
     logits : array_like of float, shape (n, c), finite
     labels : array_like
-        Shape (n,): class indices in [0, c) (sparse, as Keras' sparse_categorical_crossentropy); shape (n, c):
-        target distributions (dense, as categorical_crossentropy).
+        Shape (n,) or (n, 1): class indices in [0, c) (sparse, as Keras' sparse_categorical_crossentropy);
+        shape (n, c): target distributions (dense, as categorical_crossentropy).
     sample_weight : array_like of float, shape (n,), optional
 
     Returns
@@ -388,7 +393,7 @@ def softmax_cross_entropy(logits, labels, sample_weight=None):
         raise ValueError(f"logits must have at least one class column, got shape {z.shape}")
     w = _sample_weight(sample_weight, n)
     grad = np.empty_like(z)
-    if np.ndim(labels) == 2:
+    if _dense_labels(labels, c):
         t = as_float32_array(labels, "labels")
         if t.shape != z.shape:
             raise ValueError(f"dense labels must have the logits' shape {z.shape}, got shape {t.shape}")

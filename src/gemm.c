@@ -8,8 +8,8 @@
  *  - dot: A @ B^T with very few rows (batch-1 backward) as dot products along contiguous rows.
  * The packed and direct kernels compute every element as one sequential FMA chain over k, starting from C
  * when accumulating, whatever tile it falls in, so neither k blocking nor where a thread's share starts
- * changes a bit. Threads split the output into a grid of chunks, each packing its own panels: no
- * reduction is ever split.
+ * changes a bit. Threads only ever split the output, never a reduction: the packed path by rows (sharing
+ * each packed B block), the others into a grid of independent chunks.
  * The epilogue (bias, activation) runs on each finished tile: in registers for relu / leaky relu, through
  * fnn_act_block on the just-stored tile for the others.
  */
@@ -24,11 +24,10 @@
 #endif
 
 /* Problems estimated below this many cycles run on one thread (waking a thread costs more than it saves). */
-#ifndef PARALLEL_MIN_CYCLES
 #define PARALLEL_MIN_CYCLES 16000.0
-#endif
-/* Packing pays only when both m and n are large: below that the direct kernels, reading A and B where they
- * are, measured as fast or faster on Zen 4 (one thread, 256..1024 cubes and the MLP shapes). */
+/* Packing pays only when both m and n are large. Measured on Zen 4, one thread: the direct kernels, reading
+ * A and B where they are, win up to 512 cubes and on the MLP shapes; from ~768 packing is as fast, and much
+ * faster when rows of B are not 64-byte aligned (n = 1000: 105 vs 90 GFLOP/s). */
 #define PACKED_MIN_DIM 640
 #define DIRECT_KC 512
 #define DIRECT_NB 256
@@ -54,10 +53,11 @@ typedef struct {
 
 typedef enum { PATH_PACKED, PATH_DIRECT, PATH_DOT } path_kind;
 
-/* A thread's share of C: rows [m0, m1), columns [n0, n1), and its packing buffers. */
+/* A thread's share of C in the direct and dot paths: rows [m0, m1), columns [n0, n1), and its buffer
+ * for packing B^T. */
 typedef struct {
     int64_t m0, m1, n0, n1;
-    float *pa, *pb;
+    float *pb;
 } chunk;
 
 static const fnn_gemm_kernels *kernels_for(int isa)
@@ -100,29 +100,63 @@ static inline void finish_tile(const problem *g, int64_t i, int64_t j, int64_t m
         fnn_act_block(mr, nr, g->c + i * g->ldc + j, g->ldc, NULL, g->act, g->alpha);
 }
 
-static void packed_chunk(const problem *g, const chunk *ch)
+/* The range [lo, hi) of part t of `parts` balanced parts of `total` elements taken in units of `unit`. */
+static void split(int64_t total, int64_t unit, int parts, int t, int64_t *lo, int64_t *hi)
+{
+    int64_t units = (total + unit - 1) / unit;
+    *lo = min64(units * t / parts * unit, total);
+    *hi = min64(units * (t + 1) / parts * unit, total);
+}
+
+/* One B block against a packed A panel: the A sliver stays in L1 while the B slivers stream from L2. */
+static void packed_block(const problem *g, const float *pa, const float *pb, int64_t ic, int64_t mc, int64_t jc,
+                         int64_t nc, int64_t kc, int first, int last)
 {
     const fnn_gemm_kernels *kr = g->kr;
-    for (int64_t ic = ch->m0; ic < ch->m1; ic += kr->mp) {
-        int64_t mc = min64(kr->mp, ch->m1 - ic);
+    for (int64_t ir = 0; ir < mc; ir += kr->mr) {
+        int64_t mr = min64(kr->mr, mc - ir), i = ic + ir;
+        for (int64_t jr = 0; jr < nc; jr += kr->nr) {
+            int64_t nr = min64(kr->nr, nc - jr), j = jc + jr;
+            fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
+            kr->packed(kc, pa + ir * kc, 1, kr->mr, pb + jr * kc, kr->nr, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
+            finish_tile(g, i, j, mr, nr, last);
+        }
+    }
+}
+
+static inline void team_barrier(int nt)
+{
+    if (nt > 1) {
+#pragma omp barrier
+    }
+}
+
+/* The packed path, run by thread t of a team of nt. Rows of C are split between the threads, each packing
+ * its own A panels; the B block is shared and each thread packs a share of its slivers, so B is packed
+ * once whatever the thread count. All threads run the same loop (a thread out of rows still packs and
+ * waits), meeting at a barrier before each B block is repacked and after it is complete. */
+static void packed_team(const problem *g, float *pa, float *pb, int t, int nt)
+{
+    const fnn_gemm_kernels *kr = g->kr;
+    int64_t m0, m1, largest = round_up(g->m, kr->mr * nt) / nt;
+    split(g->m, kr->mr, nt, t, &m0, &m1);
+    for (int64_t off = 0; off < largest; off += kr->mp) {
+        int64_t ic = m0 + off, mc = min64(kr->mp, m1 - ic);
         for (int64_t pc = 0; pc < g->k; pc += kr->kc) {
             int64_t kc = min64(kr->kc, g->k - pc);
             int first = pc == 0, last = pc + kc == g->k;
-            fnn_pack_a(mc, kc, a_at(g, ic, pc), g->lda, g->trans_a, kr->mr, ch->pa, kr->interleave);
-            for (int64_t jc = ch->n0; jc < ch->n1; jc += kr->nb) {
-                int64_t nc = min64(kr->nb, ch->n1 - jc);
-                fnn_pack_b(kc, nc, b_at(g, pc, jc), g->ldb, g->trans_b, kr->nr, ch->pb, kr->interleave);
-                for (int64_t ir = 0; ir < mc; ir += kr->mr) {
-                    int64_t mr = min64(kr->mr, mc - ir);
-                    const float *pa = ch->pa + ir * kc;
-                    for (int64_t jr = 0; jr < nc; jr += kr->nr) {
-                        int64_t nr = min64(kr->nr, nc - jr), i = ic + ir, j = jc + jr;
-                        fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
-                        kr->packed(kc, pa, 1, kr->mr, ch->pb + jr * kc, kr->nr, g->c + i * g->ldc + j, g->ldc, mr,
-                                   nr, &ep);
-                        finish_tile(g, i, j, mr, nr, last);
-                    }
-                }
+            if (mc > 0)
+                fnn_pack_a(mc, kc, a_at(g, ic, pc), g->lda, g->trans_a, kr->mr, pa, kr->interleave);
+            for (int64_t jc = 0; jc < g->n; jc += kr->nb) {
+                int64_t nc = min64(kr->nb, g->n - jc), slivers = (nc + kr->nr - 1) / kr->nr;
+                int64_t s0 = slivers * t / nt, s1 = slivers * (t + 1) / nt;
+                team_barrier(nt);
+                if (s1 > s0)
+                    fnn_pack_b(kc, min64(nc, s1 * kr->nr) - s0 * kr->nr, b_at(g, pc, jc + s0 * kr->nr), g->ldb,
+                               g->trans_b, kr->nr, pb + s0 * kr->nr * kc, kr->interleave);
+                team_barrier(nt);
+                if (mc > 0)
+                    packed_block(g, pa, pb, ic, mc, jc, nc, kc, first, last);
             }
         }
     }
@@ -169,13 +203,17 @@ static void dot_chunk(const problem *g, const chunk *ch)
     }
 }
 
-/* The direct kernel wasting the fewest columns on this n (ties: the wider), or the GEMV one for one row. */
+/* The GEMV kernel for one row; the narrowest kernel when n fits in it (a whole tile, nothing wasted);
+ * else the one wasting the fewest columns on this n (ties: the wider). Narrow tiles on wide C would
+ * spend more on A broadcasts than they save on lanes. */
 static fnn_gemm_direct fit_direct(const fnn_gemm_kernels *kr, int64_t m, int64_t n)
 {
     if (m == 1 && kr->gemv.fn)
         return kr->gemv;
-    fnn_gemm_direct best = kr->direct[0];
-    for (int v = 1; v < kr->n_direct; v++)
+    if (n <= kr->direct[0].nr || kr->n_direct == 1)
+        return kr->direct[0];
+    fnn_gemm_direct best = kr->direct[1];
+    for (int v = 2; v < kr->n_direct; v++)
         if (round_up(n, kr->direct[v].nr) <= round_up(n, best.nr))
             best = kr->direct[v];
     return best;
@@ -191,7 +229,7 @@ static path_kind choose_path(const problem *g)
 }
 
 /* Splits C into tm x tn chunks (tm * tn = nt) in units of um rows and un columns, choosing the split that
- * minimises the largest chunk's multiply-adds plus the packing each chunk repeats. */
+ * minimises the largest chunk's multiply-adds plus the operand rows and columns each chunk reads again. */
 static void choose_grid(int64_t m, int64_t n, int64_t um, int64_t un, int nt, int *tm, int *tn)
 {
     double best = -1.0;
@@ -209,79 +247,79 @@ static void choose_grid(int64_t m, int64_t n, int64_t um, int64_t un, int nt, in
     }
 }
 
-/* The range [lo, hi) of part t of `parts` balanced parts of `total` elements taken in units of `unit`. */
-static void split(int64_t total, int64_t unit, int parts, int t, int64_t *lo, int64_t *hi)
-{
-    int64_t units = (total + unit - 1) / unit;
-    *lo = min64(units * t / parts * unit, total);
-    *hi = min64(units * (t + 1) / parts * unit, total);
-}
-
-/* How C is shared out: tm x tn chunks in units of um rows and un columns, and each thread's buffer sizes. */
+/* How the direct and dot paths share C out: tm x tn chunks in units of um rows and un columns. */
 typedef struct {
     int nt, tm, tn;
-    int64_t um, un, pa_len, pb_len;
+    int64_t um, un, pb_len;
 } grid_plan;
 
-/* The chunks of one thread (t0 of `step`); a smaller team than planned still covers all of them. */
+/* The chunks of one thread (t0 of `step`): each is an independent sub-problem, so a smaller team than
+ * planned still covers all of them. */
 static void run_chunks(const problem *g, path_kind path, const grid_plan *gp, float *buf, int t0, int step)
 {
-    unsigned fpu = fnn_fpu_enter();
     for (int t = t0; t < gp->nt; t += step) {
         chunk ch;
         split(g->m, gp->um, gp->tm, t / gp->tn, &ch.m0, &ch.m1);
         split(g->n, gp->un, gp->tn, t % gp->tn, &ch.n0, &ch.n1);
-        ch.pa = buf ? buf + (int64_t)t0 * (gp->pa_len + gp->pb_len) : NULL;
-        ch.pb = buf ? ch.pa + gp->pa_len : NULL;
+        ch.pb = buf ? buf + (int64_t)t0 * gp->pb_len : NULL;
         if (ch.m0 >= ch.m1 || ch.n0 >= ch.n1)
             continue;
-        if (path == PATH_PACKED)
-            packed_chunk(g, &ch);
-        else if (path == PATH_DIRECT)
+        if (path == PATH_DIRECT)
             direct_chunk(g, &ch);
         else
             dot_chunk(g, &ch);
     }
+}
+
+/* Thread t of a team: the shared B block (packed path) comes first in buf, then per-thread buffers. */
+static void run_thread(const problem *g, path_kind path, const grid_plan *gp, float *buf, int64_t pb_len,
+                       int64_t pa_len, int t, int team)
+{
+    unsigned fpu = fnn_fpu_enter();
+    if (path == PATH_PACKED)
+        packed_team(g, buf + pb_len + t * pa_len, buf, t, team);
+    else
+        run_chunks(g, path, gp, buf, t, team);
     fnn_fpu_leave(fpu);
 }
 
+/* Runs `path` on nt threads; buffers are 64-byte aligned, all in one allocation. */
 static int run(const problem *g, path_kind path, int nt)
 {
     const fnn_gemm_kernels *kr = g->kr;
-    int64_t um = path == PATH_PACKED ? kr->mr : path == PATH_DIRECT ? g->dk.mr : kr->dot_mr;
+    int64_t kc = min64(path == PATH_PACKED ? kr->kc : DIRECT_KC, g->k);
+    grid_plan gp = {nt, 1, 1, path == PATH_DIRECT ? g->dk.mr : kr->dot_mr, 0, 0};
     /* Tiles need not align across threads (each element's chain is the same wherever its tile starts), so
      * the wide GEMV tile splits in 64-column units: whole cache lines of C, both threads busy. */
-    int64_t un = path == PATH_PACKED ? kr->nr : path == PATH_DOT ? kr->dot_nr : min64(g->dk.nr, 64);
-    int tm = 1, tn = 1;
-    if (nt > 1)
-        choose_grid(g->m, g->n, um, un, nt, &tm, &tn);
-    int64_t rows = round_up(g->m, um * tm) / tm, cols = round_up(g->n, un * tn) / tn;
-    /* Per-thread packing buffers, 64-byte aligned, in one allocation. */
-    int64_t pa_len = 0, pb_len = 0;
+    gp.un = path == PATH_DOT ? kr->dot_nr : min64(g->dk.nr, 64);
+    int64_t pa_len = 0, pb_len = 0, per_thread = 0;
     if (path == PATH_PACKED) {
-        pa_len = round_up(min64(kr->mp, rows), kr->mr) * min64(kr->kc, g->k);
-        pb_len = round_up(min64(kr->nb, cols), kr->nr) * min64(kr->kc, g->k);
-    } else if (path == PATH_DIRECT && g->trans_b) {
-        pb_len = round_up(min64(DIRECT_NB, cols), g->dk.nr) * min64(DIRECT_KC, g->k);
+        /* A panel sized for the whole of m (up to mp), so a smaller team than asked for still fits. */
+        pa_len = round_up(round_up(min64(kr->mp, g->m), kr->mr) * kc, 16);
+        pb_len = round_up(round_up(min64(kr->nb, g->n), kr->nr) * kc, 16);
+        per_thread = pa_len;
+    } else {
+        if (nt > 1)
+            choose_grid(g->m, g->n, gp.um, gp.un, nt, &gp.tm, &gp.tn);
+        int64_t cols = round_up(g->n, gp.un * gp.tn) / gp.tn;
+        if (path == PATH_DIRECT && g->trans_b)
+            gp.pb_len = per_thread = round_up(round_up(min64(DIRECT_NB, cols), g->dk.nr) * kc, 16);
     }
-    pa_len = round_up(pa_len, 16);
-    pb_len = round_up(pb_len, 16);
-    grid_plan grid = {nt, tm, tn, um, un, pa_len, pb_len};
     float *buf = NULL;
-    if (pa_len + pb_len > 0) {
-        buf = aligned_alloc(64, (size_t)(pa_len + pb_len) * (size_t)nt * sizeof(float));
+    if (pb_len + per_thread > 0) {
+        buf = aligned_alloc(64, (size_t)(pb_len + per_thread * nt) * sizeof(float));
         if (!buf)
             return FNN_ENOMEM;
     }
-    if (nt == 1) {
-        run_chunks(g, path, &grid, buf, 0, 1);
+    if (nt == 1) { /* no parallel region at all: it costs about half a microsecond even when not forked */
+        run_thread(g, path, &gp, buf, pb_len, pa_len, 0, 1);
     } else {
 #pragma omp parallel num_threads(nt)
         {
 #ifdef _OPENMP
-            run_chunks(g, path, &grid, buf, omp_get_thread_num(), omp_get_num_threads());
+            run_thread(g, path, &gp, buf, pb_len, pa_len, omp_get_thread_num(), omp_get_num_threads());
 #else
-            run_chunks(g, path, &grid, buf, 0, 1);
+            run_thread(g, path, &gp, buf, pb_len, pa_len, 0, 1);
 #endif
         }
     }

@@ -6,10 +6,10 @@
  * more arithmetic: GCC likes to move that arithmetic into the arms of a ?:, which under its default
  * -ftrapping-math then may not be if-converted, and the loop stays scalar.
  *
- * Accuracy (measured against double precision on every 7th float): exp within 1 ulp, tanh 1.5, log1p 2,
- * sigmoid and normal pdf 2.5 ulp; normal cdf 5e-7 relative, tails included. Overflow gives +inf, underflow
- * 0 (a denormal result may be flushed), NaN in gives NaN out. The polynomial coefficients are our own
- * near-minimax fits (weighted least squares on Chebyshev nodes against 40-digit references).
+ * Accuracy (measured against double precision on every 7th float): exp within 1 ulp, log1p 2, sigmoid,
+ * tanh and the normal pdf 2.5 ulp; the normal cdf 5e-7 relative, lower tail included. Overflow gives +inf,
+ * underflow 0 (results below FLT_MIN may be flushed), NaN in gives NaN out. The polynomial coefficients
+ * are our own near-minimax fits (weighted least squares on Chebyshev nodes against 40-digit references).
  */
 #ifndef FNN_VMATH_H
 #define FNN_VMATH_H
@@ -57,8 +57,9 @@ static inline float vm_exp2i(int32_t n)
     return vm_float((uint32_t)(n + 127) << 23);
 }
 
-/* hi + lo = n ln2 + r with |r| <= ln2/2, lo a small correction (0 for a plain argument) that carries
- * precision beyond hi's float; ln2 is split in two (Cody-Waite) so that hi - n * 0.693359375f is exact. */
+/* hi + lo = n ln2 + r with |r| <= ln2/2, lo a small correction that carries precision beyond hi's float
+ * (-0.0f for none: adding -0 folds away). ln2 is split in two (Cody-Waite) so that hi - n * 0.693359375f
+ * is exact. */
 static inline float vm_exp_reduce(float hi, float lo, int32_t *n)
 {
     float t = (hi + lo) * 1.44269504f + VM_SHIFTER;
@@ -84,7 +85,7 @@ static inline float vm_expf(float x)
     float xc = vm_select(x > 89.0f, 89.0f, x); /* the clamps keep NaN */
     xc = vm_select(xc < -104.0f, -104.0f, xc);
     int32_t n;
-    float r = vm_exp_reduce(xc, 0.0f, &n);
+    float r = vm_exp_reduce(xc, -0.0f, &n);
     int32_t n1 = n >> 1, n2 = n - n1;
     return (vm_expm1_poly(r) + 1.0f) * vm_exp2i(n1) * vm_exp2i(n2);
 }
@@ -95,7 +96,7 @@ static inline float vm_sigmoidf(float x)
 {
     float u = vm_select(-x > 88.3f, 88.3f, -x); /* the clamps keep NaN */
     u = vm_select(u < -87.3f, -87.3f, u);
-    return 1.0f / (1.0f + vm_exp_core(u, 0.0f));
+    return 1.0f / (1.0f + vm_exp_core(u, -0.0f));
 }
 
 /* tanh|x| = -m / (2 + m) with m = expm1(-2|x|) = 2^n (e^r - 1) + (2^n - 1): relative accuracy near 0
@@ -105,14 +106,14 @@ static inline float vm_tanhf(float x)
     float u = -2.0f * __builtin_fabsf(x);
     u = vm_select(u < -20.0f, -20.0f, u); /* keeps NaN */
     int32_t n;
-    float r = vm_exp_reduce(u, 0.0f, &n);
+    float r = vm_exp_reduce(u, -0.0f, &n);
     float s = vm_exp2i(n);
     float m = s * vm_expm1_poly(r) + (s - 1.0f);
     return __builtin_copysignf(-m / (2.0f + m), x);
 }
 
 /* -x^2/2 as hi + lo with hi exact: x = xh + xl, xh keeping the top 12 significant bits so xh^2 is exact. The
- * Gaussian tails need this: rounding -x^2/2 (up to ~-100) to float would cost ~1e-5 relative accuracy. */
+ * Gaussian tails need this: rounding -x^2/2 (down to -85) to float would cost ~1e-5 relative accuracy. */
 static inline void vm_neg_half_square(float x, float *hi, float *lo)
 {
     float xh = vm_float(vm_bits(x) & 0xfffff000u);

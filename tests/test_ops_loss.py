@@ -23,11 +23,12 @@ LOSSES = ("sparse", "dense", "mse", "bce")
 
 @contextlib.contextmanager
 def isa(index):
+    before = _kernels.isa_current()  # FASTNN_ISA may have forced one: put it back
     _kernels.isa_select(index)
     try:
         yield
     finally:
-        _kernels.isa_select(-1)
+        _kernels.isa_select(before)
 
 
 @contextlib.contextmanager
@@ -163,6 +164,14 @@ def test_sample_weights_scale_each_sample():
     np.testing.assert_allclose(wgrad, grad * w[:, None], rtol=1e-6, atol=1e-9)
     assert (wgrad[1] == 0).all()
     assert ops.mean_squared_error(x, x + 1, sample_weight=np.ones(6))[0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_labels_of_shape_n_by_1_are_class_indices():
+    x, t, _ = problem("sparse", 5, 3, seed=7)
+    for fn in (ops.softmax_cross_entropy, _reference.softmax_cross_entropy):
+        loss, grad = fn(x, t.reshape(5, 1))
+        assert loss == pytest.approx(fn(x, t)[0], rel=1e-12)
+        np.testing.assert_array_equal(grad, fn(x, t)[1])
 
 
 def test_one_dimensional_predictions_are_single_outputs():

@@ -16,11 +16,12 @@ ISA_IDS = [_kernels.ISA_NAMES[i] for i in ISAS]
 
 @contextlib.contextmanager
 def isa(index):
+    before = _kernels.isa_current()  # FASTNN_ISA may have forced one: put it back
     _kernels.isa_select(index)
     try:
         yield
     finally:
-        _kernels.isa_select(-1)
+        _kernels.isa_select(before)
 
 
 @contextlib.contextmanager
