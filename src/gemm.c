@@ -24,7 +24,7 @@
 #endif
 
 /* Problems estimated below this many cycles run on one thread (waking a thread costs more than it saves). */
-#define PARALLEL_MIN_CYCLES 16000.0
+#define PARALLEL_MIN_CYCLES 60000.0
 /* Packing pays only when both m and n are large. Measured on Zen 4, one thread: the direct kernels, reading
  * A and B where they are, win up to 512 cubes and on the MLP shapes; from ~768 packing is as fast, and much
  * faster when rows of B are not 64-byte aligned (n = 1000: 105 vs 90 GFLOP/s). */
