@@ -3,7 +3,6 @@
 Every instruction set the CPU supports is exercised (forced with isa_select, restored afterwards). Gradients
 are checked twice against central differences in float64: the reference's formulas, and the kernels' output.
 """
-import contextlib
 import inspect
 
 import numpy as np
@@ -11,11 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastnn
 from fastnn import _kernels, _reference, ops
+from kernel_helpers import isa, ISA_IDS, ISAS, threads
 
-ISAS = [i for i, _ in enumerate(_kernels.ISA_NAMES) if _kernels.isa_supported(i)]
-ISA_IDS = [_kernels.ISA_NAMES[i] for i in ISAS]
 ELEMENTWISE = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "linear")
 CODES = {"linear": _kernels.ACT_LINEAR, "relu": _kernels.ACT_RELU, "leaky_relu": _kernels.ACT_LEAKY_RELU,
          "sigmoid": _kernels.ACT_SIGMOID, "tanh": _kernels.ACT_TANH, "gelu": _kernels.ACT_GELU}
@@ -24,26 +21,6 @@ FORWARD_TOL = {"relu": (0, 0), "leaky_relu": (0, 0), "linear": (0, 0), "sigmoid"
                "tanh": (5e-7, 2e-38), "gelu": (2e-6, 1e-36)}  # gelu: Phi(x) < FLT_MIN is flushed
 SIZES = st.one_of(st.integers(1, 40), st.sampled_from([1, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 257, 1031]))
 FAST = settings(max_examples=25, deadline=None)
-
-
-@contextlib.contextmanager
-def isa(index):
-    before = _kernels.isa_current()  # FASTNN_ISA may have forced one: put it back
-    _kernels.isa_select(index)
-    try:
-        yield
-    finally:
-        _kernels.isa_select(before)
-
-
-@contextlib.contextmanager
-def threads(n):
-    before = fastnn.get_num_threads()
-    fastnn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        fastnn.set_num_threads(before)
 
 
 def sample(rng, shape, scale=3.0):

@@ -3,7 +3,6 @@
 Values and gradients are compared with the float64 reference; gradients also with central differences in
 float64, of the reference's loss (checking its formulas) and against the kernel's gradient.
 """
-import contextlib
 import inspect
 
 import numpy as np
@@ -11,34 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastnn
 from fastnn import _kernels, _reference, ops
+from kernel_helpers import isa, ISA_IDS, ISAS, threads
 
-ISAS = [i for i, _ in enumerate(_kernels.ISA_NAMES) if _kernels.isa_supported(i)]
-ISA_IDS = [_kernels.ISA_NAMES[i] for i in ISAS]
 SIZES = st.one_of(st.integers(1, 40), st.sampled_from([1, 2, 3, 7, 16, 17, 31, 64, 65, 257, 1031]))
 FAST = settings(max_examples=25, deadline=None)
 LOSSES = ("sparse", "dense", "mse", "bce")
-
-
-@contextlib.contextmanager
-def isa(index):
-    before = _kernels.isa_current()  # FASTNN_ISA may have forced one: put it back
-    _kernels.isa_select(index)
-    try:
-        yield
-    finally:
-        _kernels.isa_select(before)
-
-
-@contextlib.contextmanager
-def threads(n):
-    before = fastnn.get_num_threads()
-    fastnn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        fastnn.set_num_threads(before)
 
 
 def problem(kind, n, c, seed, scale=3.0, weighted=False):

@@ -3,7 +3,6 @@
 Every instruction set the CPU supports is exercised (forced with isa_select, restored afterwards); shapes are
 drawn around the register tiles (1, odd, primes, non-multiples of 16/32) and up to ~1500 in one dimension.
 """
-import contextlib
 import inspect
 import math
 
@@ -13,22 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastnn import _kernels, _reference, ops
+from kernel_helpers import isa, ISA_IDS, ISAS
 
-ISAS = [i for i, _ in enumerate(_kernels.ISA_NAMES) if _kernels.isa_supported(i)]
-ISA_IDS = [_kernels.ISA_NAMES[i] for i in ISAS]
 EPS = float(np.finfo(np.float32).eps)
 LINEAR, RELU, LEAKY, SIGMOID, TANH, GELU = range(6)
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-@contextlib.contextmanager
-def isa(index):
-    _kernels.isa_select(index)
-    try:
-        yield
-    finally:
-        _kernels.isa_select(-1)
 
 
 def activate(z, act, alpha):

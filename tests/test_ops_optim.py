@@ -1,5 +1,4 @@
 """The SGD step (src/optim.c + src/ew_act_impl.h) against Keras' update rule, for every instruction set."""
-import contextlib
 import inspect
 
 import numpy as np
@@ -7,31 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastnn
 from fastnn import _kernels, _reference, ops
-
-ISAS = [i for i, _ in enumerate(_kernels.ISA_NAMES) if _kernels.isa_supported(i)]
-ISA_IDS = [_kernels.ISA_NAMES[i] for i in ISAS]
-
-
-@contextlib.contextmanager
-def isa(index):
-    before = _kernels.isa_current()  # FASTNN_ISA may have forced one: put it back
-    _kernels.isa_select(index)
-    try:
-        yield
-    finally:
-        _kernels.isa_select(before)
-
-
-@contextlib.contextmanager
-def threads(n):
-    before = fastnn.get_num_threads()
-    fastnn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        fastnn.set_num_threads(before)
+from kernel_helpers import isa, ISA_IDS, ISAS, threads
 
 
 def keras_sgd(p, v, g, lr, momentum, nesterov):
