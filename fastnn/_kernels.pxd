@@ -43,8 +43,6 @@ cdef extern from "fnn.h" nogil:
     int fnn_sigmoid_bce_f32(int64_t n, int64_t c, const float *z, const float *t, const float *w,
                             float *grad, double *loss, int n_threads)
 
-    int fnn_sgd_f32(int64_t n, float *params, const float *grads, float *velocity, float lr, float momentum,
-                    int nesterov, int n_threads)
 
     int fnn_fma_peak_f32(int64_t iterations, int n_threads, double *flops_done)
 

@@ -1,4 +1,4 @@
-"""Optimizer updates (src/optim.c): the validated verbs of fastnn.ops (see its docstring)."""
+"""Optimizer updates (src/optim_adaptive.c): the validated verbs of fastnn.ops (see its docstring)."""
 import numpy as np
 
 from . import _kernels
@@ -51,6 +51,9 @@ def sgd_update(params, grads, velocity, learning_rate, momentum=0.0, nesterov=Fa
     else:
         velocity = _writable_state(velocity, "velocity", params.shape)
         velocity = velocity.reshape(-1)
-    _kernels.sgd(params.reshape(-1), grads.reshape(-1), velocity, lr, momentum, bool(nesterov),
-                 effective_threads())
+    n = params.size
+    update = _kernels.ArenaUpdate(np.zeros(1, np.int64), np.array([n], np.int64), np.ones(1, np.float32),
+                                  np.zeros(1), grads.reshape(-1), params.reshape(-1),
+                                  (velocity,) if momentum > 0.0 else ())
+    update.sgd(False, lr, momentum, bool(nesterov), 0.0, 0.0, effective_threads())
     return params

@@ -1,5 +1,5 @@
 /* Element-wise and row kernels, serial, compiled once per instruction set (ew_generic.c, ew_avx2.c,
- * ew_avx512.c, all from ew_impl.h) and picked at run time. act.c, loss.c and optim.c check arguments, split
+ * ew_avx512.c, all from ew_impl.h) and picked at run time. act.c and loss.c check arguments, split
  * the work over threads with ew_parallel and call these on their parts. Not part of the public C API. */
 #ifndef FNN_EW_H
 #define FNN_EW_H
@@ -22,7 +22,6 @@ struct fnn_ew {
     void (*dropout_forward)(int64_t start, int64_t n, const float *x, float *y, uint8_t *mask, uint64_t key,
                             uint64_t threshold, float scale);
     void (*dropout_backward)(int64_t n, const float *dy, const uint8_t *mask, float *dx, float scale);
-    void (*sgd)(int64_t n, float *p, const float *g, float *v, float lr, float momentum, int nesterov);
     /* One sample's loss (unweighted, double); when grad is not NULL it receives d(loss)/d(input) * gscale. */
     double (*xent_sparse)(int64_t c, const float *z, int64_t label, float gscale, float *grad);
     double (*xent_dense)(int64_t c, const float *z, const float *t, float gscale, float *grad);

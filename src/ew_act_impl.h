@@ -123,24 +123,3 @@ static void ew_dropout_backward(int64_t n, const float *dy, const uint8_t *mask,
         dx[j] = dy[j] * (mask[j] ? scale : 0.0f);
 }
 
-/* Keras SGD: v = momentum v - lr g; p += v, or with nesterov p += momentum v - lr g (the new v). Momentum 0
- * is the plain step p -= lr g and leaves v alone. */
-static void ew_sgd(int64_t n, float *p, const float *g, float *v, float lr, float momentum, int nesterov)
-{
-    if (momentum == 0.0f) {
-        for (int64_t j = 0; j < n; j++)
-            p[j] -= lr * g[j];
-    } else if (nesterov) {
-        for (int64_t j = 0; j < n; j++) {
-            float vj = momentum * v[j] - lr * g[j];
-            v[j] = vj;
-            p[j] += momentum * vj - lr * g[j];
-        }
-    } else {
-        for (int64_t j = 0; j < n; j++) {
-            float vj = momentum * v[j] - lr * g[j];
-            v[j] = vj;
-            p[j] += vj;
-        }
-    }
-}

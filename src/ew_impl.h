@@ -96,7 +96,6 @@ const struct fnn_ew EW_TABLE = {
     .colsum = ew_colsum,
     .dropout_forward = ew_dropout_forward,
     .dropout_backward = ew_dropout_backward,
-    .sgd = ew_sgd,
     .xent_sparse = ew_xent_sparse,
     .xent_dense = ew_xent_dense,
     .mse = ew_mse,

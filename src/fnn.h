@@ -91,11 +91,6 @@ int fnn_mse_f32(int64_t n, int64_t c, const float *p, const float *t, const floa
 int fnn_sigmoid_bce_f32(int64_t n, int64_t c, const float *z, const float *t, const float *w,
                         float *grad, double *loss, int n_threads);
 
-/* ---- optim.c: optimizer updates over the flat parameter arena -------------------------------------
- * SGD as Keras: v = momentum * v - lr * g; p += v (nesterov: p += momentum * v - lr * g).
- * velocity may be NULL when momentum == 0. */
-int fnn_sgd_f32(int64_t n, float *params, const float *grads, float *velocity, float lr, float momentum,
-                int nesterov, int n_threads);
 
 /* ---- peak.c: FMA throughput probe ------------------------------------------------------------------
  * Every thread runs `iterations` steps of independent FMA chains (enough to cover latency x throughput)
@@ -124,7 +119,8 @@ int fnn_rmsprop_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, cons
 int fnn_adagrad_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
                     const float *span_scales, const float *grads, float *params, float *accumulator, double lr,
                     double epsilon, double weight_decay, double clipvalue, int n_threads);
-/* SGD as fnn_sgd_f32, plus spans, weight decay and clipping; velocity is NULL exactly when momentum == 0. */
+/* SGD as Keras: v = momentum v - lr g; p += v (nesterov: p += momentum v - lr g), plus spans, weight decay
+ * and clipping; velocity is NULL exactly when momentum == 0. */
 int fnn_sgd_decay_clip_f32(int64_t n, int64_t n_span, const int64_t *span_offsets, const int64_t *span_sizes,
                            const float *span_scales, const float *grads, float *params, float *velocity,
                            double lr, double momentum, int nesterov, double weight_decay, double clipvalue,

@@ -107,8 +107,4 @@ def test_bad_inputs_raise_clear_errors():
         ops.sgd_update(p, g, v, 0.1, momentum=1.5)
     with pytest.raises(ValueError, match="learning_rate must be >= 0"):
         ops.sgd_update(p, g, v, -0.1)
-    with pytest.raises(ValueError, match="sgd: lengths differ: params 4, grads 3"):
-        _kernels.sgd(p, np.ones(3, np.float32), None, 0.1, 0.0, False, 1)
-    with pytest.raises(ValueError, match="sgd: momentum 0.5 needs a velocity array"):
-        _kernels.sgd(p, g, None, 0.1, 0.5, False, 1)
     assert (p == 0).all() and (v == 0).all()  # nothing was touched by the rejected calls
