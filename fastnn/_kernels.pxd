@@ -82,3 +82,11 @@ cdef extern from "fnn.h" nogil:
     int fnn_avgpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
                                    int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                    const float *dy, float *dx, int n_threads)
+
+    int fnn_batchnorm_stats_f32(int64_t rows, int64_t c, const float *x, double momentum, float *mean, float *var,
+                                float *moving_mean, float *moving_var, int n_threads)
+    int fnn_batchnorm_forward_f32(int64_t rows, int64_t c, const float *x, const float *mean, const float *var,
+                                  const float *gamma, const float *beta, double epsilon, float *y, int n_threads)
+    int fnn_batchnorm_backward_f32(int64_t rows, int64_t c, const float *x, const float *dy, const float *mean,
+                                   const float *var, const float *gamma, double epsilon, int training,
+                                   int accumulate, float *dx, float *dgamma, float *dbeta, int n_threads)

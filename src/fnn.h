@@ -160,4 +160,19 @@ int fnn_avgpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, i
                                int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                const float *dy, float *dx, int n_threads);
 
+/* ---- norm.c: batch normalization over the rows of x (rows, c), channels last ------------------------------
+ * Per-channel sums in double over fixed row blocks: bitwise the same for any n_threads.
+ * stats: mean and biased variance of each channel; when moving_mean/moving_var are given (both or neither),
+ * moving = moving * momentum + stat * (1 - momentum). rows >= 1.
+ * forward: y = (x - mean) * gamma / sqrt(var + epsilon) + beta (gamma NULL = 1, beta NULL = 0).
+ * backward: dbeta = sum dy, dgamma = sum dy * xhat (overwritten, or added to with accumulate; either may be
+ * NULL); dx (NULL to skip) = the batch-statistics gradient when training, else the affine map's gradient. */
+int fnn_batchnorm_stats_f32(int64_t rows, int64_t c, const float *x, double momentum, float *mean, float *var,
+                            float *moving_mean, float *moving_var, int n_threads);
+int fnn_batchnorm_forward_f32(int64_t rows, int64_t c, const float *x, const float *mean, const float *var,
+                              const float *gamma, const float *beta, double epsilon, float *y, int n_threads);
+int fnn_batchnorm_backward_f32(int64_t rows, int64_t c, const float *x, const float *dy, const float *mean,
+                               const float *var, const float *gamma, double epsilon, int training,
+                               int accumulate, float *dx, float *dgamma, float *dbeta, int n_threads);
+
 #endif
