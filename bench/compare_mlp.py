@@ -1,4 +1,4 @@
-"""fastnn against PyTorch on the mlp reference workload, measured side by side.
+"""fastnn against PyTorch on the reference workloads (mlp by default; lenet, cnn32), measured side by side.
 
 For every cell (workload x batch x phase) both engines run interleaved in rounds (A B, then B A, ...): each
 round times a fixed number of consecutive calls of each engine, one timestamp per call, after one untimed call
@@ -8,7 +8,8 @@ ratios (25th-75th percentile) beside it. Cells of an engine that is not installe
 
 Usage (it times the fastnn of the tree it lives in, built in place)::
 
-    python bench/compare_mlp.py [--batches 1,32,256] [--phases train,infer] [--rounds 15] [--json out.json]
+    python bench/compare_mlp.py [--workloads mlp,lenet,cnn32] [--batches 1,32,256] [--phases train,infer]
+                                [--rounds 15] [--json out.json]
 """
 import argparse
 import json
