@@ -135,6 +135,15 @@ def serialize(init):
     raise ValueError(f"initializer {init!r} cannot be serialized (only fastnn's built-in initializers can)")
 
 
+def deserialize_in(config, keys=("kernel_initializer", "bias_initializer")):
+    """A copy of a layer config whose serialized initializers (dicts) under `keys` are built again."""
+    config = dict(config)
+    for key in keys:
+        if isinstance(config.get(key), dict):
+            config[key] = deserialize(config[key])
+    return config
+
+
 def deserialize(config):
     name = config.get("class_name") if isinstance(config, dict) else config
     if name not in _BY_NAME:

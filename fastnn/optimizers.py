@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _kernels, _validation, schedules
 from ._arena import _aligned_empty
+from ._serialization import deserialize_allowed
 
 _threads = _kernels.omp_max_threads
 
@@ -407,14 +408,5 @@ def serialize(optimizer):
 
 def deserialize(config):
     """An optimizer from what `serialize` returned; only fastnn's own optimizer and schedule classes are built."""
-    if not isinstance(config, dict) or set(config) != {"class_name", "config"}:
-        raise ValueError(f"a serialized optimizer is a dict with keys 'class_name' and 'config', got {config!r}")
-    name, kwargs = config["class_name"], config["config"]
-    if not isinstance(name, str) or name not in _CLASSES:
-        raise ValueError(f"unknown optimizer class {name!r}; known: {', '.join(sorted(_CLASSES))}")
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise ValueError(f"the config of a serialized {name} must be a dict of named arguments, got {kwargs!r}")
-    try:
-        return _CLASSES[name].from_config(kwargs)
-    except TypeError as exc:
-        raise ValueError(f"invalid config for {name}: {exc}") from None
+    return deserialize_allowed(config, _CLASSES, "optimizer")
+

@@ -12,6 +12,7 @@ import math
 import numbers
 
 from . import _validation
+from ._serialization import deserialize_allowed
 
 
 class LearningRateSchedule:
@@ -190,14 +191,5 @@ def serialize(schedule):
 
 def deserialize(config):
     """A schedule from what `serialize` returned; only fastnn's own schedule classes are built."""
-    if not isinstance(config, dict) or set(config) != {"class_name", "config"}:
-        raise ValueError(f"a serialized schedule is a dict with keys 'class_name' and 'config', got {config!r}")
-    name, kwargs = config["class_name"], config["config"]
-    if not isinstance(name, str) or name not in _CLASSES:
-        raise ValueError(f"unknown schedule class {name!r}; known: {', '.join(sorted(_CLASSES))}")
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise ValueError(f"the config of a serialized {name} must be a dict of named arguments, got {kwargs!r}")
-    try:
-        return _CLASSES[name].from_config(kwargs)
-    except TypeError as exc:
-        raise ValueError(f"invalid config for {name}: {exc}") from None
+    return deserialize_allowed(config, _CLASSES, "schedule")
+

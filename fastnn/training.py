@@ -183,27 +183,23 @@ class TrainingMixin:
             return {"loss": loss, **{m.name: m.result() for m in metrics}}
         return [loss] + [m.result() for m in metrics] if metrics else loss
 
-    def train_on_batch(self, x, y, sample_weight=None, return_dict=False):
-        """One optimizer step on one batch. Returns the loss (a list [loss, *metrics] when metrics are set)."""
-        self._require_compiled("train_on_batch")
+    def _on_batch(self, what, step, x, y, sample_weight, return_dict):
+        self._require_compiled(what)
         x = self._prepare_x(x)
         t = self._prepare_targets(y, len(x))
         w = self._prepare_weights(sample_weight, len(x))
         metrics = self._get_metrics()
         for m in metrics:
             m.reset()
-        return self._results(self._train_step(x, t, w, metrics), metrics, return_dict)
+        return self._results(step(x, t, w, metrics), metrics, return_dict)
+
+    def train_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """One optimizer step on one batch. Returns the loss (a list [loss, *metrics] when metrics are set)."""
+        return self._on_batch("train_on_batch", self._train_step, x, y, sample_weight, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and metrics) on one batch, in inference mode."""
-        self._require_compiled("test_on_batch")
-        x = self._prepare_x(x)
-        t = self._prepare_targets(y, len(x))
-        w = self._prepare_weights(sample_weight, len(x))
-        metrics = self._get_metrics()
-        for m in metrics:
-            m.reset()
-        return self._results(self._test_step(x, t, w, metrics), metrics, return_dict)
+        return self._on_batch("test_on_batch", self._test_step, x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x):
         """The model's output for one batch (inference mode), as a new array."""

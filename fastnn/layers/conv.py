@@ -232,11 +232,7 @@ class Conv2D(Layer, _Activated):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            if isinstance(config.get(key), dict):
-                config[key] = initializers.deserialize(config[key])
-        return cls(**config)
+        return cls(**initializers.deserialize_in(config))
 
     def _config_repr(self):
         return (f"{self.filters}, {self.kernel_size}, strides={self.strides}, padding={self.padding!r}, "

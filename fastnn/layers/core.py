@@ -134,11 +134,7 @@ class Dense(Layer, _Activated):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            if isinstance(config.get(key), dict):
-                config[key] = initializers.deserialize(config[key])
-        return cls(**config)
+        return cls(**initializers.deserialize_in(config))
 
     def _config_repr(self):
         return f"{self.units}, activation={self.activation!r}" + ("" if self.use_bias else ", use_bias=False")
