@@ -257,3 +257,58 @@ def test_lstm_learns_a_sequence_task():
     model.compile(fastnn.optimizers.Adam(0.01), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(x[:1000], y[:1000], epochs=8, batch_size=32, verbose=0)
     assert model.evaluate(x[1000:], y[1000:], return_dict=True, verbose=0)["accuracy"] >= 0.9
+
+
+# ---- Bidirectional -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("name", LAYERS)
+def test_bidirectional_matches_reference_and_finite_differences(name, merge_mode, return_sequences):
+    cls, ref = LAYERS[name]
+    layer = L.Bidirectional(cls(3, return_sequences=return_sequences), merge_mode=merge_mode)
+    check_layer_gradients(layer, (4, 2), batch=2, seed=11)
+    layer = _built(L.Bidirectional(cls(3, return_sequences=return_sequences), merge_mode=merge_mode), 4, 2, seed=11)
+    x = np.random.default_rng(11).standard_normal((2, 4, 2)).astype(np.float32)
+    index = 0 if return_sequences else 1
+    f = _reference_out(layer.forward_layer, ref, x)[index]
+    b = _reference_out(layer.backward_layer, ref, x)[index]
+    if return_sequences:
+        b = b[:, ::-1]
+    want = {"concat": np.concatenate([f, b], -1), "sum": f + b, "mul": f * b, "ave": (f + b) / 2}[merge_mode]
+    np.testing.assert_allclose(layer.forward(x), want, rtol=2e-4, atol=2e-5)
+
+
+def test_bidirectional_weights_files_and_states(tmp_path):
+    fastnn.set_seed(12)
+    model = fastnn.Sequential([L.Input((5, 3)), L.Bidirectional(L.LSTM(4, return_sequences=True, name="enc")),
+                               L.Bidirectional(L.GRU(2, return_state=True), merge_mode="sum"), L.Dense(1)])
+    assert [w.shape for w in model.get_weights()][:6] == [(3, 16), (4, 16), (16,)] * 2
+    bi = model.layers[0]
+    assert bi.backward_layer.name == "backward_enc" and bi.backward_layer.go_backwards
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 5, 3)).astype(np.float32)
+    model.fit(x, rng.standard_normal((6, 1)), epochs=2, verbose=0)
+    assert len(model.layers[1].final_states) == 2
+    path = tmp_path / "bi.safetensors"
+    model.save(path)
+    again = fastnn.load_model(path)
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    assert again.layers[0].get_config() == bi.get_config()
+    bi.trainable = False
+    assert not bi.forward_layer.trainable and not bi.backward_layer.trainable
+
+
+def test_bidirectional_bad_arguments_and_configs():
+    with pytest.raises(TypeError, match="wraps"):
+        L.Bidirectional(L.Dense(3))
+    with pytest.raises(ValueError, match="merge_mode"):
+        L.Bidirectional(L.LSTM(3), merge_mode=None)
+    with pytest.raises(ValueError, match="class SimpleRNN, LSTM, GRU"):
+        L.Bidirectional.from_config({"layer": {"class_name": "Dense", "config": {"units": 3}}})
+    stateful = L.Bidirectional(L.SimpleRNN(2, stateful=True))
+    _built(stateful, 3, 1)
+    stateful.forward(np.ones((2, 3, 1), np.float32))
+    assert len(stateful.states) == 2 and stateful.states[0].any()
+    stateful.reset_states()
+    assert not any(s.any() for s in stateful.states)
