@@ -71,6 +71,8 @@ int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t unit
         return FNN_EBADARG;
     if (batch == 0 || steps == 0)
         return FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
@@ -145,6 +147,8 @@ int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
     fnn_rnn_transpose(units, 3 * units, recurrent, rt);
     j.rt = rt;
     int st = FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     if (batch > 0 && steps > 0)
         st = fnn_rnn_run_slices(&j.d, n_threads, batch * units, gru_backward_slice, &j);
     if (st == FNN_OK)

@@ -68,6 +68,8 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
         return FNN_EBADARG;
     if (batch == 0 || steps == 0)
         return FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
@@ -153,6 +155,8 @@ int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t un
     fnn_rnn_transpose(units, 4 * units, recurrent, rt);
     j.rt = rt;
     int st = FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     if (batch > 0 && steps > 0)
         st = fnn_rnn_run_slices(&j.d, n_threads, (2 * batch + 2) * units, lstm_backward_slice, &j);
     if (st == FNN_OK)

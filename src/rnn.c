@@ -24,15 +24,19 @@ int fnn_rnn_dims_check(const fnn_rnn_dims *d, int gates)
     return FNN_OK;
 }
 
-int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
-                       void *ctx)
+int fnn_rnn_team(const fnn_rnn_dims *d, int n_threads)
 {
     double macs = (double)d->batch * d->steps * d->units * d->width;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > d->batch)
         nt = (int)d->batch;
-    if (macs < RNN_PARALLEL_MIN_MACS || nt < 1)
-        nt = 1;
+    return macs < RNN_PARALLEL_MIN_MACS || nt < 1 ? 1 : nt;
+}
+
+int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
+                       void *ctx)
+{
+    int nt = fnn_rnn_team(d, n_threads);
     int64_t per = (scratch_per_thread + 15) / 16 * 16;
     float *scratch = NULL;
     if (per > 0) {
@@ -169,6 +173,8 @@ int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64
         return FNN_EBADARG;
     if (batch == 0 || steps == 0)
         return FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
@@ -223,6 +229,8 @@ int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int6
     fnn_rnn_transpose(units, units, recurrent, rt);
     j.rt = rt;
     int st = FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     if (batch > 0 && steps > 0)
         st = fnn_rnn_run_slices(&j.d, n_threads, (batch + 1) * units, simple_backward_slice, &j);
     if (st == FNN_OK)

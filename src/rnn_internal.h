@@ -60,6 +60,11 @@ static inline int fnn_rnn_act_ok(int act)
 
 int fnn_rnn_dims_check(const fnn_rnn_dims *d, int gates);
 
+/* The team size for a sequence: 1 below a minimum of work or for a single row, else up to n_threads (at most
+ * one thread per row). When it is 1 the GEMMs around the loop run on one thread too: a call that small would
+ * spend more on waking a thread than it saves. */
+int fnn_rnn_team(const fnn_rnn_dims *d, int n_threads);
+
 /* Runs fn(ctx, b0, b1, thread) on a team sharing the batch rows out (flush-to-zero set on every thread);
  * scratch_per_thread floats of 64-byte aligned scratch are handed to each (NULL when 0). */
 typedef void (*fnn_rnn_slice_fn)(void *ctx, int64_t b0, int64_t b1, float *scratch);
