@@ -323,6 +323,6 @@ def test_bidirectional_bad_arguments_and_configs():
     stateful = L.Bidirectional(L.SimpleRNN(2, stateful=True))
     _built(stateful, 3, 1)
     stateful.forward(np.ones((2, 3, 1), np.float32))
-    assert len(stateful.states) == 2 and stateful.states[0].any()
+    assert stateful.stateful and len(stateful.states) == 2 and stateful.states[0].any()
     stateful.reset_states()
     assert not any(s.any() for s in stateful.states)
