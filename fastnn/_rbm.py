@@ -45,7 +45,8 @@ class RBM:
         Gibbs steps per update (CD-k).
     persistent : bool
         Persistent CD: the chains' hidden states carry over from batch to batch (one chain per sample of a
-        batch) instead of restarting at the data.
+        batch) instead of restarting at the data. The chains only track the model while it changes slowly:
+        use a smaller learning rate (e.g. 0.05) and no momentum step-up (``final_momentum=None``).
     learning_rate : float > 0
     momentum : float in [0, 1)
         Momentum of the parameter increments for the first `momentum_switch` epochs.
