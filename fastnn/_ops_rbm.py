@@ -7,6 +7,7 @@ between calls gets fresh numbers.
 import numpy as np
 
 from . import _kernels
+from ._ops_optim import _writable_state
 from ._threads import effective_threads
 from ._validation import as_finite_float, as_float32_array, as_positive_int, check_output
 
@@ -85,12 +86,6 @@ def rbm_sample(mean, key, counter=0, kind="bernoulli", out=None):
     return out
 
 
-def _state(a, name, shape):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy float32 array updated in place, got {type(a).__name__}")
-    return check_output(a, shape, name)
-
-
 def rbm_update(v0, h0, vk, hk, weights, visible_bias, hidden_bias, weights_inc, visible_inc, hidden_inc,
                learning_rate, momentum=0.0, weight_decay=0.0):
     """One contrastive-divergence step in place, with momentum increments and L2 decay on the weights.
@@ -142,12 +137,12 @@ def rbm_update(v0, h0, vk, hk, weights, visible_bias, hidden_bias, weights_inc, 
     for name, arr, shape in (("h0", h0, (batch, nh)), ("vk", vk, (batch, nv)), ("hk", hk, (batch, nh))):
         if arr.shape != shape:
             raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-    weights = _state(weights, "weights", (nv, nh))
-    weights_inc = _state(weights_inc, "weights_inc", (nv, nh))
-    visible_bias = _state(visible_bias, "visible_bias", (nv,))
-    visible_inc = _state(visible_inc, "visible_inc", (nv,))
-    hidden_bias = _state(hidden_bias, "hidden_bias", (nh,))
-    hidden_inc = _state(hidden_inc, "hidden_inc", (nh,))
+    weights = _writable_state(weights, "weights", (nv, nh))
+    weights_inc = _writable_state(weights_inc, "weights_inc", (nv, nh))
+    visible_bias = _writable_state(visible_bias, "visible_bias", (nv,))
+    visible_inc = _writable_state(visible_inc, "visible_inc", (nv,))
+    hidden_bias = _writable_state(hidden_bias, "hidden_bias", (nh,))
+    hidden_inc = _writable_state(hidden_inc, "hidden_inc", (nh,))
     lr = as_finite_float(learning_rate, "learning_rate", positive=True)
     momentum = as_finite_float(momentum, "momentum", low=0.0)
     if momentum >= 1.0:

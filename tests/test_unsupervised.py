@@ -231,7 +231,7 @@ def test_dbn_initialised_model_fine_tunes_on_digits(digits):
                   metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=10, verbose=0)
     _, accuracy = model.evaluate(xt, yt, verbose=0)
-    assert accuracy >= 0.94
+    assert accuracy >= 0.945  # 0.961 measured; the same net from a random start: 0.939
 
 
 def test_dbn_same_seed_same_pretraining(digits):
