@@ -3,6 +3,8 @@
 The random stream is re-implemented in NumPy, so samples are compared bit for bit; the update runs on every
 instruction set the CPU supports (it calls the GEMM) and on 1 and 2 threads.
 """
+import inspect
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,6 +15,11 @@ from fastnn import ops
 from kernel_helpers import isa, ISA_IDS, ISAS, threads
 
 BIG = (1 << 16) + 37  # above the kernels' one-thread threshold, not a multiple of anything
+
+
+@pytest.mark.parametrize("name", ["rbm_uniform", "rbm_sample", "rbm_update"])
+def test_signature_matches_reference(name):
+    assert inspect.signature(getattr(ops, name)) == inspect.signature(getattr(ref, name))
 
 
 @pytest.mark.parametrize("n", [0, 1, 17, 1000, BIG])

@@ -1,5 +1,7 @@
 """fastnn.unsupervised: RBM (CD-k, PCD, Bernoulli and Gaussian visibles) and DBN (pre-training, to_sequential)."""
+import importlib.util
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +303,14 @@ def test_bad_input_is_rejected_clearly(digits):
         DBN([10]).to_sequential(3)
     with pytest.raises(ValueError, match="one int or one per RBM"):
         DBN([10, 5]).fit(x, epochs=[1], verbose=0)
+
+
+def test_dbn_mnist_example_runs(mnist_dir, capsys):
+    path = Path(__file__).resolve().parent.parent / "examples" / "dbn_mnist.py"
+    spec = importlib.util.spec_from_file_location("dbn_mnist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    error = example.main([str(mnist_dir), "--train-limit", "5000", "--pretrain-epochs", "3", "--finetune-epochs",
+                          "2", "--skip-baseline"])
+    assert error < 0.3, f"test error {error:.3f} after a tiny run (0.17 measured)"
+    assert "DBN-initialised 784-500-500-2000-10: test error" in capsys.readouterr().out
