@@ -10,6 +10,7 @@
  * order; the weight gradients come from the GEMM, which also never splits its reduction. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fnn.h"
 
@@ -36,6 +37,21 @@ static inline uint64_t draw(uint64_t base, int64_t i)
 static inline float uniform24(uint64_t z)
 {
     return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+/* 1.0f when uniform24(z) < p (p in [0, 1]), else 0.0f, without a branch on the random outcome. r = z >> 40
+ * converts to float exactly, and for non-negative floats the order of the values is the order of their bit
+ * patterns, so r < p 2^24 is compared on integers (the sign bit is dropped so that -0.0 counts as 0). */
+static inline float bernoulli24(uint64_t z, float p)
+{
+    float r = (float)(z >> 40), t = p * 16777216.0f;
+    uint32_t rb, tb;
+    memcpy(&rb, &r, sizeof rb);
+    memcpy(&tb, &t, sizeof tb);
+    uint32_t bits = (0u - (uint32_t)(rb < (tb & 0x7FFFFFFFu))) & 0x3F800000u;
+    float out;
+    memcpy(&out, &bits, sizeof out);
+    return out;
 }
 
 /* A standard normal from one draw by Box-Muller: u1 in (0, 1] from the top 24 bits, u2 in [0, 1) from the
@@ -78,7 +94,7 @@ int fnn_rbm_sample_f32(int64_t n, const float *mean, float *out, int gaussian, u
     } else {
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int64_t i = 0; i < n; i++)
-            out[i] = uniform24(draw(base, i)) < mean[i] ? 1.0f : 0.0f;
+            out[i] = bernoulli24(draw(base, i), mean[i]);
     }
     return FNN_OK;
 }

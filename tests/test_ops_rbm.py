@@ -61,6 +61,11 @@ def test_bernoulli_sample_matches_reference_bitwise(shape):
     np.testing.assert_array_equal(got, ref.rbm_sample(mean, 77, 2))
     assert got.dtype == np.float32 and got.shape == shape
     np.testing.assert_array_equal(ops.rbm_sample(np.zeros(1000), 3), 0.0)  # p = 0: never on
+    np.testing.assert_array_equal(ops.rbm_sample(np.full(1000, -0.0), 3), 0.0)  # nor for -0.0
+    # p on the uniforms' grid: u < p is strict, so p = u gives 0 and the next float above u gives 1.
+    u = ops.rbm_uniform(1000, 3)
+    np.testing.assert_array_equal(ops.rbm_sample(u, 3), 0.0)
+    np.testing.assert_array_equal(ops.rbm_sample(np.nextafter(u, np.float32(2)), 3), 1.0)
     np.testing.assert_array_equal(ops.rbm_sample(np.ones(1000), 3), 1.0)  # p = 1: always on
 
 
