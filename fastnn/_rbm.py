@@ -1,5 +1,4 @@
 """The restricted Boltzmann machine of fastnn.unsupervised, trained by contrastive divergence in C kernels."""
-import sys
 import time
 
 import numpy as np
@@ -219,7 +218,7 @@ class RBM:
             history.on_epoch_end(self.epochs_trained - 1, {"reconstruction_error": error})
             if verbose:
                 print(f"RBM {x.shape[1]}-{self.n_hidden} epoch {self.epochs_trained}: reconstruction error "
-                      f"{error:.5f} ({time.perf_counter() - start:.1f} s)", file=sys.stdout, flush=True)
+                      f"{error:.5f} ({time.perf_counter() - start:.1f} s)", flush=True)
         return history
 
     def _current_momentum(self):
