@@ -123,3 +123,10 @@ cdef extern from "fnn.h" nogil:
                                   float *y, int n_threads)
     int fnn_embedding_backward_f32(int64_t n, int64_t vocab, int64_t dim, const int64_t *ids, const float *dy,
                                    float *dtable, int accumulate, int n_threads)
+    int fnn_rbm_uniform_f32(int64_t n, uint64_t key, uint64_t counter, float *out, int n_threads)
+    int fnn_rbm_sample_f32(int64_t n, const float *mean, float *out, int gaussian, uint64_t key, uint64_t counter,
+                           int n_threads)
+    int fnn_rbm_update_f32(int64_t batch, int64_t n_visible, int64_t n_hidden, const float *v0, const float *h0,
+                           const float *vk, const float *hk, float *weights, float *visible_bias,
+                           float *hidden_bias, float *weights_inc, float *visible_inc, float *hidden_inc,
+                           float learning_rate, float momentum, float weight_decay, float *work, int n_threads)

@@ -233,3 +233,49 @@ def sgd_update(params, grads, velocity, learning_rate, momentum=0.0, nesterov=Fa
 
 from ._reference_recurrent import (embedding, embedding_backward, gru, gru_backward, lstm,  # noqa: E402,F401
                                    lstm_backward, simple_rnn, simple_rnn_backward)
+# ---- restricted Boltzmann machines ----------------------------------------------------------------------
+
+def _rbm_draws(n, key, counter):
+    """Draw i of the stream (key, counter): mix64(mix64(key + counter * golden) + (i + 1) * golden)."""
+    with np.errstate(over="ignore"):
+        base = _mix64(np.array([key], dtype=np.uint64) + np.uint64(counter) * _GOLDEN)
+        return _mix64(base + np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN)
+
+
+def rbm_uniform(n, key, counter=0):
+    """The kernel's uniforms: the top 24 bits of each draw over 2**24."""
+    return ((_rbm_draws(n, key, counter) >> np.uint64(40)).astype(np.float64) / 2.0**24).astype(np.float32)
+
+
+def rbm_sample(mean, key, counter=0, kind="bernoulli", out=None):
+    """Bernoulli (u < mean) or mean + Box-Muller normal (u1 from the top 24 bits, u2 from the next 24)."""
+    mean = np.asarray(mean, dtype=np.float32)
+    z = _rbm_draws(mean.size, key, counter).reshape(mean.shape)
+    if kind == "bernoulli":
+        u = ((z >> np.uint64(40)).astype(np.float64) / 2.0**24).astype(np.float32)
+        result = (u < mean).astype(np.float32)
+    else:
+        u1 = ((z >> np.uint64(40)) + np.uint64(1)).astype(np.float64) / 2.0**24
+        u2 = ((z >> np.uint64(16)) & np.uint64(0xFFFFFF)).astype(np.float64) / 2.0**24
+        result = mean + (np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)).astype(np.float32)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def rbm_update(v0, h0, vk, hk, weights, visible_bias, hidden_bias, weights_inc, visible_inc, hidden_inc,
+               learning_rate, momentum=0.0, weight_decay=0.0):
+    """The CD step of the kernel, statistics in float64, increments in float32 in the kernel's order."""
+    v0, h0, vk, hk = (np.asarray(a, dtype=np.float64) for a in (v0, h0, vk, hk))
+    batch = len(v0)
+    lr, mom, wd = np.float32(learning_rate), np.float32(momentum), np.float32(weight_decay)
+    grad = (v0.T @ h0 - vk.T @ hk).astype(np.float32)
+    weights_inc[...] = mom * weights_inc + (grad * (lr / np.float32(batch)) - (lr * wd) * weights)
+    weights += weights_inc
+    scale = float(learning_rate) / batch
+    visible_inc[...] = mom * visible_inc + ((v0 - vk).sum(axis=0) * scale).astype(np.float32)
+    visible_bias += visible_inc
+    hidden_inc[...] = mom * hidden_inc + ((h0 - hk).sum(axis=0) * scale).astype(np.float32)
+    hidden_bias += hidden_inc
+    return weights, visible_bias, hidden_bias

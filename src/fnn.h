@@ -225,4 +225,22 @@ int fnn_embedding_forward_f32(int64_t n, int64_t vocab, int64_t dim, const int64
 int fnn_embedding_backward_f32(int64_t n, int64_t vocab, int64_t dim, const int64_t *ids, const float *dy,
                                float *dtable, int accumulate, int n_threads);
 
+/* ---- rbm.c: restricted Boltzmann machines (formulas in rbm.c) ---------------------------------------------
+ * Draw i of the random stream (key, counter) depends only on (key, counter, i): bitwise the same for any
+ * n_threads. uniform: out[i] = u_i in [0, 1) (24 bits). sample: Bernoulli out[i] = (u_i < mean[i]), or with
+ * gaussian out[i] = mean[i] + a standard normal (Box-Muller from the same draw); out may alias mean. */
+int fnn_rbm_uniform_f32(int64_t n, uint64_t key, uint64_t counter, float *out, int n_threads);
+int fnn_rbm_sample_f32(int64_t n, const float *mean, float *out, int gaussian, uint64_t key, uint64_t counter,
+                       int n_threads);
+/* One contrastive-divergence step for a batch: data v0 (batch, n_visible) with hidden probabilities h0
+ * (batch, n_hidden), chain end vk, hk. With g = (v0^T h0 - vk^T hk) / batch:
+ *   weights_inc = momentum weights_inc + learning_rate (g - weight_decay weights); weights += weights_inc
+ *   visible_inc = momentum visible_inc + learning_rate mean_b(v0 - vk); visible_bias += visible_inc
+ *   hidden_inc  = momentum hidden_inc + learning_rate mean_b(h0 - hk); hidden_bias += hidden_inc
+ * weights (n_visible, n_hidden); work holds 2 n_visible n_hidden floats. */
+int fnn_rbm_update_f32(int64_t batch, int64_t n_visible, int64_t n_hidden, const float *v0, const float *h0,
+                       const float *vk, const float *hk, float *weights, float *visible_bias, float *hidden_bias,
+                       float *weights_inc, float *visible_inc, float *hidden_inc, float learning_rate,
+                       float momentum, float weight_decay, float *work, int n_threads);
+
 #endif
