@@ -90,3 +90,9 @@ cdef extern from "fnn.h" nogil:
     int fnn_batchnorm_backward_f32(int64_t rows, int64_t c, const float *x, const float *dy, const float *mean,
                                    const float *var, const float *gamma, double epsilon, int training,
                                    int accumulate, float *dx, float *dgamma, float *dbeta, int n_threads)
+
+    int FNN_RESIZE_NEAREST, FNN_RESIZE_BILINEAR
+    int fnn_resize2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, int mode,
+                                 const float *x, float *y, int n_threads)
+    int fnn_resize2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
+                                  int mode, const float *dy, float *dx, int n_threads)

@@ -12,7 +12,8 @@ from ._ops_activation import (activation, activation_backward, column_sum, dropo
                               softmax_backward)
 from ._ops_loss import mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy
 from ._ops_optim import sgd_update
+from ._ops_image import resize2d, resize2d_backward
 
 __all__ = ["matmul", "activation", "activation_backward", "softmax", "softmax_backward", "column_sum", "dropout",
            "dropout_backward", "softmax_cross_entropy", "mean_squared_error", "sigmoid_binary_cross_entropy",
-           "sgd_update"]
+           "sgd_update", "resize2d", "resize2d_backward"]

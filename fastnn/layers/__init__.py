@@ -5,8 +5,10 @@ from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .normalization import BatchNormalization
 from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
                       GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .conv_transpose import Conv2DTranspose
+from .upsampling import UpSampling2D
 
 __all__ = ["Input", "InputLayer", "Layer", "Dense", "Activation", "Flatten", "Reshape", "Dropout",
            "Conv2D", "ZeroPadding2D", "MaxPool2D", "MaxPooling2D", "AveragePooling2D", "AvgPool2D",
            "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D",
-           "BatchNormalization"]
+           "BatchNormalization", "Conv2DTranspose", "UpSampling2D"]
