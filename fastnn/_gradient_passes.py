@@ -103,10 +103,19 @@ class PrefixAtSize:
         self.model, self.stop = model, stop
         self._copies = {}
 
-    def mean_activation_gradient(self, x, unit=None):
-        """(per-sample mean activation of layer `stop` (or its `unit`), its gradient w.r.t. x)."""
+    def output(self, x):
+        """Layer `stop`'s output for the batch x (a new array)."""
         layers, arena = self._layers_for(x.shape[1:])
         with preserved(layers, arena):
+            return forward_to(layers, x, self.stop).copy()
+
+    def mean_activation_gradient(self, x, unit=None, pre_activation=False):
+        """(per-sample mean activation of layer `stop` (or its `unit`), its gradient w.r.t. x); with
+        `pre_activation`, of the values before the layer's activation function (when it has one)."""
+        layers, arena = self._layers_for(x.shape[1:])
+        with preserved(layers, arena):
+            if pre_activation and hasattr(layers[self.stop], "emit_logits"):
+                layers[self.stop].emit_logits = True
             out = forward_to(layers, x, self.stop)
             values = (out if unit is None else out[..., unit]).reshape(len(x), -1).mean(axis=1, dtype=np.float64)
             return values, backward_from(layers, self.stop, mean_activation_seed(out, unit))

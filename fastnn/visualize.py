@@ -35,6 +35,7 @@ def layer_output(model, x, layer, batch_size=32):
     ----------
     model : Sequential
     x : array of shape (n, *input_shape)
+        Images of another size work too when the layers up to `layer` are convolutional (see `deep_dream`).
     layer : int or str
         The layer's index (negative counts from the end) or name.
     batch_size : int, default 32
@@ -50,9 +51,18 @@ def layer_output(model, x, layer, batch_size=32):
         For a layer that is not in the model (the message lists the valid names and indices), or an `x` of
         the wrong shape.
     """
-    x = model._prepare_x(x)
     index = resolve_layer(model, layer)
     batch_size = _validation.as_positive_int(batch_size, "batch_size")
+    shape = model._input_shape
+    if shape is not None and len(shape) == 3 and np.ndim(x) == 4 and np.shape(x)[1:] != shape:
+        x = _validation.as_float32_array(x, "x")
+        if np.shape(x)[3] != shape[2] or 0 in x.shape:
+            raise ValueError(f"x has per-sample shape {x.shape[1:]}, the model takes {shape} (other image "
+                             f"sizes are possible, other channel counts are not)")
+        prefix = PrefixAtSize(model, index)
+        return np.concatenate([prefix.output(x[start:start + batch_size])
+                               for start in range(0, len(x), batch_size)])
+    x = model._prepare_x(x)
     layers = model._layers
     out = np.empty((len(x),) + tuple(layers[index].output_shape), np.float32)
     with preserved(layers, model._arena):
@@ -221,7 +231,9 @@ def activation_maximization(model, layer, unit=None, steps=100, step_size=0.1, l
 
     Each step moves the input along the gradient of the mean activation, divided by its standard deviation
     (so `step_size` is in the input's units whatever the gradient's scale), then shrinks it by ``1 - l2``
-    (a small L2 penalty that keeps values bounded) and, with `value_range`, clips it.
+    (a small L2 penalty that keeps values bounded) and, with `value_range`, clips it. While the unit is off
+    everywhere (a ReLU at zero has no gradient), a step follows its value before the activation instead,
+    until it turns on.
 
     Parameters
     ----------
@@ -263,6 +275,8 @@ def activation_maximization(model, layer, unit=None, steps=100, step_size=0.1, l
     prefix = PrefixAtSize(model, index)
     for _ in range(steps):
         _, grad = prefix.mean_activation_gradient(x, unit)
+        if not grad.any():
+            _, grad = prefix.mean_activation_gradient(x, unit, pre_activation=True)
         x += np.float32(step_size) * _normalized(grad)
         x *= np.float32(1.0 - l2)
         if bounds is not None:

@@ -219,7 +219,9 @@ def test_deep_dream_on_another_image_size_with_a_convolutional_prefix():
     (lambda m, x: visualize.layer_output(m, x, "nope"), ValueError, r"'nope' is not in the model; layers: 0: 'conv_a'"),
     (lambda m, x: visualize.layer_output(m, x, 7), ValueError, r"index 7 is out of range .* 0\.\.6 or -7\.\.-1"),
     (lambda m, x: visualize.layer_output(m, x, 1.5), TypeError, "layer index, a layer name"),
-    (lambda m, x: visualize.layer_output(m, x[:, :4], 0), ValueError, "per-sample shape"),
+    (lambda m, x: visualize.layer_output(m, x[..., 0], 0), ValueError, "per-sample shape"),
+    (lambda m, x: visualize.layer_output(m, x[:, :4], -1), ValueError, "conv_b.*cannot run on images of shape"),
+    (lambda m, x: visualize.input_gradient(m, x[:, :4], 0), ValueError, "per-sample shape"),
     (lambda m, x: visualize.input_gradient(m, x, 3), ValueError, r"class index 3 is out of range.*0\.\.2"),
     (lambda m, x: visualize.input_gradient(m, x, -1), ValueError, "class index -1"),
     (lambda m, x: visualize.input_gradient(m, x, True), TypeError, "target"),
@@ -258,3 +260,27 @@ def test_loss_target_needs_a_compiled_model_and_images_need_an_image_model():
         visualize.saliency_map(model, np.zeros(4), 0)
     with pytest.raises(ValueError, match="needs a built model"):
         visualize.activation_maximization(fastnn.Sequential([L.Dense(2)]), 0)
+
+
+def test_activation_maximization_wakes_a_unit_that_starts_off():
+    fastnn.set_seed(3)
+    model = fastnn.Sequential([L.Input((6, 6, 1)), L.Conv2D(2, 3, activation="relu", name="c")])
+    model.layers[0].weights[1][...] = [-5.0, 0.0]  # channel 0 is off for any input near the start
+    start = visualize.activation_maximization(model, "c", 0, steps=1, step_size=1e-6, seed=0)
+    assert not visualize.layer_output(model, start[None], "c")[..., 0].any()
+    best = visualize.activation_maximization(model, "c", 0, steps=60, step_size=0.2, seed=0)
+    assert visualize.layer_output(model, best[None], "c")[..., 0].mean() > 0.1
+
+
+def test_layer_output_on_another_image_size():
+    model = _dream_model()
+    x = np.random.default_rng(7).random((3, 21, 19, 1)).astype(np.float32)
+    out = visualize.layer_output(model, x, "deep", batch_size=2)
+    fastnn.set_seed(4)
+    alone = fastnn.Sequential([L.Input((21, 19, 1))] + [type(l).from_config(l.get_config()) for l in model.layers[:3]])
+    alone.set_weights([w for l in model.layers[:3] for w in l.weights])
+    np.testing.assert_array_equal(out, alone.predict(x))
+    with pytest.raises(ValueError, match="other channel counts are not"):
+        visualize.layer_output(model, np.zeros((1, 21, 19, 2)), "deep")
+    with pytest.raises(ValueError, match="only convolutional layers adapt"):
+        visualize.layer_output(model, x, -1)
