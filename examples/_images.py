@@ -52,6 +52,7 @@ def load_grey_28(path):
     img = np.asarray(Image.open(path).convert("L").resize((28, 28), Image.BILINEAR), np.float32) / 255.0
     if np.median(img) > 0.5:  # dark ink on light paper
         img = 1.0 - img
+    img = (img - img.min()) / max(float(img.max() - img.min()), 1e-6)  # MNIST's full black-to-white range
     return img[:, :, None]
 
 
