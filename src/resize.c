@@ -57,6 +57,7 @@ static void taps_free(struct taps *t)
 struct resize_geom {
     int64_t batch, h, w, c, oh, ow;
     struct taps ty, tx;
+    int nearest;
 };
 
 static int geom_init(struct resize_geom *g, int mode)
@@ -66,6 +67,7 @@ static int geom_init(struct resize_geom *g, int mode)
     if (g->batch < 0 || g->h < 1 || g->w < 1 || g->c < 1 || g->oh < 1 || g->ow < 1 ||
         (mode != FNN_RESIZE_NEAREST && mode != FNN_RESIZE_BILINEAR))
         return FNN_EBADARG;
+    g->nearest = mode == FNN_RESIZE_NEAREST;
     int status = taps_init(&g->ty, g->h, g->oh, mode);
     if (status == FNN_OK)
         status = taps_init(&g->tx, g->w, g->ow, mode);
@@ -86,6 +88,11 @@ static void resize_row(const struct resize_geom *g, int64_t row, const float *x,
     const float *r0 = img + g->ty.lo[oy] * g->w * c, *r1 = img + g->ty.hi[oy] * g->w * c;
     float fy = g->ty.frac[oy];
     float *out = y + row * g->ow * c;
+    if (g->nearest) { /* one source pixel: a copy */
+        for (int64_t ox = 0; ox < g->ow; ox++, out += c)
+            memcpy(out, r0 + g->tx.lo[ox] * c, (size_t)c * sizeof(float));
+        return;
+    }
     for (int64_t ox = 0; ox < g->ow; ox++, out += c) {
         int64_t a = g->tx.lo[ox] * c, b = g->tx.hi[ox] * c;
         float fx = g->tx.frac[ox];
@@ -106,6 +113,14 @@ static void resize_image_backward(const struct resize_geom *g, int64_t n, const 
         float *r0 = img + g->ty.lo[oy] * g->w * c, *r1 = img + g->ty.hi[oy] * g->w * c;
         float fy = g->ty.frac[oy];
         const float *d = dy + (n * g->oh + oy) * g->ow * c;
+        if (g->nearest) {
+            for (int64_t ox = 0; ox < g->ow; ox++, d += c) {
+                float *dst = r0 + g->tx.lo[ox] * c;
+                for (int64_t ch = 0; ch < c; ch++)
+                    dst[ch] += d[ch];
+            }
+            continue;
+        }
         for (int64_t ox = 0; ox < g->ow; ox++, d += c) {
             int64_t a = g->tx.lo[ox] * c, b = g->tx.hi[ox] * c;
             float fx = g->tx.frac[ox];
