@@ -8,10 +8,12 @@ from .model import Sequential
 from .callbacks import History
 from .files import load_model
 from . import unsupervised
+from . import visualize
 
 _select_from_environment()
 _apply_environment()
 
 __all__ = ["__version__", "cpu_info", "set_num_threads", "get_num_threads", "set_seed", "Sequential", "History",
            "load_model", "callbacks", "layers", "losses", "metrics", "optimizers", "schedules", "initializers",
-           "activations", "datasets", "ops", "unsupervised"]
+           "activations", "datasets", "ops", "unsupervised",
+           "visualize"]

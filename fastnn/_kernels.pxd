@@ -130,3 +130,9 @@ cdef extern from "fnn.h" nogil:
                            const float *vk, const float *hk, float *weights, float *visible_bias,
                            float *hidden_bias, float *weights_inc, float *visible_inc, float *hidden_inc,
                            float learning_rate, float momentum, float weight_decay, float *work, int n_threads)
+
+    int FNN_RESIZE_NEAREST, FNN_RESIZE_BILINEAR
+    int fnn_resize2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, int mode,
+                                 const float *x, float *y, int n_threads)
+    int fnn_resize2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
+                                  int mode, const float *dy, float *dx, int n_threads)

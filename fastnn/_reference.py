@@ -233,6 +233,8 @@ def sgd_update(params, grads, velocity, learning_rate, momentum=0.0, nesterov=Fa
 
 from ._reference_recurrent import (embedding, embedding_backward, gru, gru_backward, lstm,  # noqa: E402,F401
                                    lstm_backward, simple_rnn, simple_rnn_backward)
+
+
 # ---- restricted Boltzmann machines ----------------------------------------------------------------------
 
 def _rbm_draws(n, key, counter):
@@ -279,3 +281,41 @@ def rbm_update(v0, h0, vk, hk, weights, visible_bias, hidden_bias, weights_inc, 
     hidden_inc[...] = mom * hidden_inc + ((h0 - hk).sum(axis=0) * scale).astype(np.float32)
     hidden_bias += hidden_inc
     return weights, visible_bias, hidden_bias
+# ---- image resizing ---------------------------------------------------------------------------------------
+
+def _resize_taps(n_in, n_out, interpolation):
+    """Per output index: (lower source index, upper source index, weight of the upper), half-pixel centres."""
+    taps = []
+    for o in range(n_out):
+        src = (o + 0.5) * n_in / n_out - 0.5
+        if interpolation == "nearest":
+            i = min(int(np.floor(src + 0.5)), n_in - 1)
+            taps.append((i, i, 0.0))
+        else:
+            f = int(np.floor(src))
+            taps.append((max(f, 0), min(f + 1, n_in - 1), src - f))
+    return taps
+
+
+def _resize_matrix(n_in, n_out, interpolation):
+    """The (n_out, n_in) linear map that resizes one axis."""
+    m = np.zeros((n_out, n_in))
+    for o, (lo, hi, f) in enumerate(_resize_taps(n_in, n_out, interpolation)):
+        m[o, lo] += 1.0 - f
+        m[o, hi] += f
+    return m
+
+
+def resize2d(x, size, interpolation="bilinear"):
+    """Separable resize in float64: y[n] = Ry @ x[n] @ Rx^T per channel."""
+    x = np.asarray(x, np.float64)
+    ry, rx = _resize_matrix(x.shape[1], size[0], interpolation), _resize_matrix(x.shape[2], size[1], interpolation)
+    return np.einsum("ph,nhwc,qw->npqc", ry, x, rx).astype(np.float32)
+
+
+def resize2d_backward(dy, input_size, interpolation="bilinear"):
+    """The transpose of `resize2d`'s linear map applied to dy."""
+    dy = np.asarray(dy, np.float64)
+    ry = _resize_matrix(input_size[0], dy.shape[1], interpolation)
+    rx = _resize_matrix(input_size[1], dy.shape[2], interpolation)
+    return np.einsum("ph,npqc,qw->nhwc", ry, dy, rx).astype(np.float32)

@@ -15,10 +15,12 @@ from ._ops_optim import sgd_update
 from ._ops_recurrent import (embedding, embedding_backward, gru, gru_backward, lstm, lstm_backward, simple_rnn,
                              simple_rnn_backward)
 from ._ops_rbm import rbm_sample, rbm_uniform, rbm_update
+from ._ops_image import resize2d, resize2d_backward
 
 __all__ = ["matmul", "activation", "activation_backward", "softmax", "softmax_backward", "column_sum", "dropout",
            "dropout_backward", "softmax_cross_entropy", "mean_squared_error", "sigmoid_binary_cross_entropy",
            "sgd_update",
            "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward", "embedding",
            "embedding_backward",
-           "rbm_uniform", "rbm_sample", "rbm_update"]
+           "rbm_uniform", "rbm_sample", "rbm_update",
+           "resize2d", "resize2d_backward"]

@@ -243,4 +243,14 @@ int fnn_rbm_update_f32(int64_t batch, int64_t n_visible, int64_t n_hidden, const
                        float *weights_inc, float *visible_inc, float *hidden_inc, float learning_rate,
                        float momentum, float weight_decay, float *work, int n_threads);
 
+/* ---- resize.c: NHWC image resizing (UpSampling2D, image octaves), half-pixel centres as TensorFlow --------
+ * y (batch, oh, ow, c) from x (batch, h, w, c), any sizes >= 1; mode FNN_RESIZE_NEAREST or FNN_RESIZE_BILINEAR
+ * (formulas in resize.c). The backward pass overwrites dx with the adjoint. */
+#define FNN_RESIZE_NEAREST 0
+#define FNN_RESIZE_BILINEAR 1
+int fnn_resize2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, int mode,
+                             const float *x, float *y, int n_threads);
+int fnn_resize2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, int mode,
+                              const float *dy, float *dx, int n_threads);
+
 #endif
