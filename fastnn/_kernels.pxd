@@ -61,6 +61,9 @@ cdef extern from "fnn.h" nogil:
                                const float *span_scales, const float *grads, float *params, float *velocity,
                                double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
                                int n_threads)
+    int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                         int64_t ldb, float *params, float *velocity, int64_t ldp, double lr, double momentum,
+                         int nesterov, double weight_decay, double clipvalue, int n_threads)
     int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,
                          double *out, int n_threads)
     int fnn_clip_scales_f32(int64_t n_seg, const double *sq_norms, double clipnorm, int is_global, float *scales)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import _kernels, _validation, losses, metrics as metrics_mod, optimizers
+from . import _fused_step, _kernels, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
@@ -33,6 +33,7 @@ class TrainingMixin:
         self._fused_layer = None
         self._logits = False
         self._grad_buffers = {}
+        self._fused_step = None
 
     # ---- configuration -----------------------------------------------------------------------------------
     def compile(self, optimizer="sgd", loss=None, metrics=None):
@@ -68,6 +69,7 @@ class TrainingMixin:
     def _on_structure_change(self):
         self._metrics = None
         self._grad_buffers = {}
+        self._fused_step = None
         if self.loss is not None:
             self._configure_fusion()
 
@@ -167,6 +169,9 @@ class TrainingMixin:
         return self._update_step(x, t, w, metrics)
 
     def _update_step(self, x, t, w, metrics):
+        fused = self._fused_step = _fused_step.plan_for(self, self._fused_step)
+        if fused is not None:
+            return fused.run(self, x, t, w, metrics)
         loss = self._compute_gradients(x, t, w, metrics)
         self.optimizer.apply(self._arena.params, self._arena.grads, self._arena.segments)
         return loss

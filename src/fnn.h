@@ -125,6 +125,13 @@ int fnn_sgd_decay_clip_f32(int64_t n, int64_t n_span, const int64_t *span_offset
                            const float *span_scales, const float *grads, float *params, float *velocity,
                            double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
                            int n_threads);
+/* The same SGD step on an m x n weight matrix (row stride ldp) whose gradient G = op(A) @ B (B: k x n, row
+ * stride ldb; op(A) = A^T when trans_a) is never stored: each tile of G, computed as fnn_gemm_f32 computes it,
+ * updates params/velocity while in L1. Bitwise equal to fnn_gemm_f32 into a buffer then fnn_sgd_decay_clip_f32
+ * (scale 1) over it. k >= 1; velocity is NULL exactly when momentum == 0. */
+int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                     int64_t ldb, float *params, float *velocity, int64_t ldp, double lr, double momentum,
+                     int nesterov, double weight_decay, double clipvalue, int n_threads);
 /* out[s] = sum of x[i]^2 over segment s (elements [offsets[s], offsets[s] + sizes[s]) of x's n), in double;
  * bitwise the same for any n_threads and any instruction set (fixed blocks summed in a fixed order). */
 int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,

@@ -74,6 +74,7 @@ class Dense(Layer, _Activated):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self._kernel_gradient_sink = None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -113,17 +114,24 @@ class Dense(Layer, _Activated):
             dz = self._buffer("dz", dy.shape)
             self._activation_grad(self._z, self._y, dy, dz)
         nt = _threads()
+        # Set by a fused SGD training step (fastnn/_fused_step.py): the kernel's gradient goes straight into
+        # its update instead of the gradient arena.
+        sink = self._kernel_gradient_sink
         if self.trainable:
-            _kernels.gemm(self._x, dz, self.grads[0], trans_a=True, accumulate=accumulate, n_threads=nt)
+            if sink is None:
+                _kernels.gemm(self._x, dz, self.grads[0], trans_a=True, accumulate=accumulate, n_threads=nt)
             if self.use_bias:
                 _kernels.colsum(dz, self.grads[1], accumulate, nt)
         elif not accumulate:
             self._zero_grads()
-        if not need_dx:
-            return None
-        dx = self._buffer("dx", self._x.shape)
-        _kernels.gemm(dz, self.weights[0], dx, trans_b=True, n_threads=nt)
-        return dx.reshape((grad_out.shape[0],) + self.input_shape)
+        dx = None
+        if need_dx:
+            dx = self._buffer("dx", self._x.shape)
+            _kernels.gemm(dz, self.weights[0], dx, trans_b=True, n_threads=nt)
+            dx = dx.reshape((grad_out.shape[0],) + self.input_shape)
+        if sink is not None and self.trainable:
+            sink(self._x, dz, nt)  # after dx, which needs the kernel from before the update
+        return dx
 
     def get_config(self):
         config = super().get_config()
