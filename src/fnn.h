@@ -150,11 +150,20 @@ int fnn_im2col_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, i
 int fnn_col2im_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
                    int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                    int64_t row0, int64_t rows, const float *cols, int64_t ldcols, float *dx, int n_threads);
+/* Conv2D forward, y[r, f] = act(sum over (ky, kx, ch) of x[...] * kernel[ky, kx, ch, f] + bias[f]) for the
+ * rows r of im2col's column matrix (the same geometry), kernel (kh * kw * c) x filters, y rows x filters,
+ * bias NULL or of length filters, act as fnn_gemm_f32. im2col + GEMM chunk by chunk (chunk rows each, in
+ * the caller's workspace cols of n_cols x chunk x (kh * kw * c) floats, one block per thread): bitwise the
+ * same as fnn_im2col_f32 then fnn_gemm_f32, for any n_threads. */
+int fnn_conv2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                           int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                           int64_t filters, const float *x, const float *kernel, const float *bias, int act,
+                           float act_alpha, float *y, float *cols, int64_t chunk, int n_cols, int n_threads);
 
 /* ---- pool.c: NHWC max/average pooling, windows ph x pw at strides sh, sw, top/left padding pt, pl -------
  * Padding is ignored: max over the valid elements, average divided by their count (TensorFlow's rule).
  * argmax[n, oy, ox, ch] = index of the max within image n ((iy * w + ix) * c + ch; first on ties, -1 for an
- * all-padding window). Backward passes overwrite dx. */
+ * all-padding window; argmax may be NULL in the forward pass: values only). Backward passes overwrite dx. */
 int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
                               int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                               const float *x, float *y, int32_t *argmax, int n_threads);
