@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import _fused_step, _kernels, _validation, losses, metrics as metrics_mod, optimizers
+from . import _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
@@ -157,16 +157,21 @@ class TrainingMixin:
             dy = layers[i].backward(dy, i > 0, False)
         return loss
 
-    def _train_step(self, x, t, w, metrics):
+    @staticmethod
+    def _maybe_serial(small, fn, *args):
+        """fn(*args), on one thread when the work is `small` (over before a second thread pays for waking it)
+        or when other processes want the CPUs (`_threads.contended`)."""
         threads = _kernels.omp_max_threads()
-        if threads > 1 and len(x) * self._arena.size < SERIAL_STEP_WORK:
-            # A step this small is over before a second thread pays for waking it: run all of it on one.
+        if threads > 1 and (small or _threads.contended()):
             _kernels.omp_set_threads(1)
             try:
-                return self._update_step(x, t, w, metrics)
+                return fn(*args)
             finally:
                 _kernels.omp_set_threads(threads)
-        return self._update_step(x, t, w, metrics)
+        return fn(*args)
+
+    def _train_step(self, x, t, w, metrics):
+        return self._maybe_serial(len(x) * self._arena.size < SERIAL_STEP_WORK, self._update_step, x, t, w, metrics)
 
     def _update_step(self, x, t, w, metrics):
         fused = self._fused_step = _fused_step.plan_for(self, self._fused_step)
@@ -177,7 +182,7 @@ class TrainingMixin:
         return loss
 
     def _test_step(self, x, t, w, metrics):
-        out = self._forward(x, False, True)
+        out = self._maybe_serial(False, self._forward, x, False, True)
         loss = self.loss.compute(out, t, w, None, self._logits)
         for m in metrics:
             m.update(out, t, self._logits, w)
@@ -209,7 +214,7 @@ class TrainingMixin:
     def predict_on_batch(self, x):
         """The model's output for one batch (inference mode), as a new array."""
         x = self._prepare_x(x)
-        return self._forward(x, False, False).copy()
+        return self._maybe_serial(False, self._forward, x, False, False).copy()
 
     def __call__(self, x, training=None):
         """Run the model on a batch; `training` defaults to the mode set by `train()` / `eval()`."""
@@ -245,7 +250,7 @@ class TrainingMixin:
                 stop = min(start + batch_size, len(x))
                 for hook in begin:
                     hook(step, {})
-                out[start:stop] = self._forward(x[start:stop], False, False)
+                out[start:stop] = self._maybe_serial(False, self._forward, x[start:stop], False, False)
                 for hook in end:
                     hook(step, {"outputs": out[start:stop]})
                 progress.update(stop)
