@@ -82,23 +82,40 @@ static void max_row(const struct pool_geom *g, int64_t row, const float *x, floa
     }
 }
 
-/* max_row without the indices (inference): the same strict-comparison scan, so the same values. */
+/* max_row without the indices (inference): the same strict-comparison scan in the same order, so the same
+ * values. Windows inside the image (all but the border ones) skip the clipping. */
 static void max_row_values(const struct pool_geom *g, int64_t row, const float *x, float *y)
 {
-    int64_t oy = row % g->oh, n = row / g->oh, c = g->c;
-    const float *img = x + n * g->h * g->w * c;
+    int64_t oy = row % g->oh, n = row / g->oh, c = g->c, ph = g->ph, pw = g->pw, ld = g->w * c;
+    const float *img = x + n * g->h * ld;
+    int64_t ty = oy * g->sh - g->pt, inner_lo = (g->pl + g->sw - 1) / g->sw, last = g->w - pw + g->pl;
+    int64_t inner_hi = last >= 0 ? last / g->sw + 1 : 0;
+    int rows_inside = ty >= 0 && ty + ph <= g->h;
     for (int64_t ox = 0; ox < g->ow; ox++) {
+        float *restrict best = y + (row * g->ow + ox) * c;
+        if (rows_inside && ox >= inner_lo && ox < inner_hi) {
+            const float *restrict v0 = img + ty * ld + (ox * g->sw - g->pl) * c;
+            for (int64_t ch = 0; ch < c; ch++) {
+                float b = v0[ch];
+                for (int64_t ky = 0; ky < ph; ky++)
+                    for (int64_t kx = 0; kx < pw; kx++) {
+                        float v = v0[ky * ld + kx * c + ch];
+                        b = v > b ? v : b;
+                    }
+                best[ch] = b;
+            }
+            continue;
+        }
         int64_t y0, y1, x0, x1;
         window(g, oy, ox, &y0, &y1, &x0, &x1);
-        float *restrict best = y + (row * g->ow + ox) * c;
         if (y0 >= y1 || x0 >= x1) {
             memset(best, 0, (size_t)c * sizeof(float));
             continue;
         }
-        memcpy(best, img + (y0 * g->w + x0) * c, (size_t)c * sizeof(float));
+        memcpy(best, img + y0 * ld + x0 * c, (size_t)c * sizeof(float));
         for (int64_t iy = y0; iy < y1; iy++)
             for (int64_t ix = x0; ix < x1; ix++) {
-                const float *restrict v = img + (iy * g->w + ix) * c;
+                const float *restrict v = img + iy * ld + ix * c;
                 for (int64_t ch = 0; ch < c; ch++)
                     best[ch] = v[ch] > best[ch] ? v[ch] : best[ch];
             }
