@@ -64,11 +64,16 @@ def _key(model):
     """What a FusedStep depends on: the objects (compared by identity) and the trainable flags."""
     opt = model.optimizer
     return ((opt, model._arena, opt._state.get("velocity")),
-            (opt.momentum > 0.0,) + tuple(layer.trainable for layer in model._layers))
+            [opt.momentum > 0.0] + [layer.trainable for layer in model._layers])
 
 
-def _same(key, other):
-    return all(a is b for a, b in zip(key[0], other[0])) and key[1] == other[1]
+def _same(key, model):
+    (opt, arena, velocity), flags = key
+    if opt is not model.optimizer or arena is not model._arena or velocity is not opt._state.get("velocity") \
+            or flags[0] != (opt.momentum > 0.0):
+        return False
+    layers = model._layers
+    return len(layers) + 1 == len(flags) and all(flags[i + 1] == layers[i].trainable for i in range(len(layers)))
 
 
 def plan_for(model, cached):
@@ -78,7 +83,7 @@ def plan_for(model, cached):
     if not ENABLED or type(opt) is not optimizers.SGD or opt.clipnorm is not None \
             or opt.global_clipnorm is not None:
         return None
-    if cached is not None and _same(cached.key, _key(model)):
+    if cached is not None and _same(cached.key, model):
         return cached
     from .layers.core import Dense
     fused = [layer for layer in model._layers if type(layer) is Dense and layer.trainable and layer.weights

@@ -95,7 +95,9 @@ def as_class_labels(y, n_samples, n_classes, name="y"):
         raise TypeError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
     labels = np.ascontiguousarray(arr, dtype=np.int64)
     if labels.size:
-        lo, hi = int(labels.min()), int(labels.max())
+        # (two NumPy reductions cost more than the list for the few labels of a small batch)
+        vals = labels.tolist() if labels.size <= 64 else None
+        lo, hi = (min(vals), max(vals)) if vals else (int(labels.min()), int(labels.max()))
         if lo < 0 or hi >= n_classes:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name} has class index {bad} out of range: the model has {n_classes} classes, "

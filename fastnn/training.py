@@ -1,5 +1,7 @@
 """The training side of a model: compile, the train/test/predict steps, and the fit/evaluate/predict loops."""
 
+import math
+
 import numpy as np
 
 from . import _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
@@ -147,7 +149,7 @@ class TrainingMixin:
         out = self._forward(x, True, True)
         grad = self._grad_buffer(out.shape)
         loss = self.loss.compute(out, t, w, grad, self._logits)
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             raise NonFiniteLossError(loss)
         for m in metrics:
             m.update(out, t, self._logits, w)

@@ -331,6 +331,51 @@ static void sgd_tile_generic(void *c, int64_t i, int64_t j, int64_t mr, int64_t 
     sgd_tile(c, i, j, mr, nr, t, ld);
 }
 
+/* k = 1 (batch 1): G = a^T b is an outer product. Each g is computed as the GEMM kernels compute it (one fused
+ * multiply-add onto zero where they use FMA, a multiply then an add onto zero where they do not), a block of a
+ * row at a time, and fed to the rule: no kernel tiles, no staging beyond a stack block. */
+#define OUTER_BLOCK 256
+
+INLINE void sgd_outer(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0, int64_t i1, int64_t n,
+                      int fused)
+{
+    float g[OUTER_BLOCK];
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j0 = 0; j0 < n; j0 += OUTER_BLOCK) {
+            int64_t count = n - j0 < OUTER_BLOCK ? n - j0 : OUTER_BLOCK, at = i * t->ldp + j0;
+            const float ai = a[i];
+            for (int64_t j = 0; j < count; j++)
+                g[j] = fused ? fmaf(ai, b[j0 + j], 0.0f) : ai * b[j0 + j] + 0.0f;
+            sgd_run(&t->a, g, t->a.p + at, t->a.vel ? t->a.vel + at : NULL, count, 1.0f);
+        }
+}
+
+typedef void (*outer_fn)(const sgd_tile_ctx *, const float *, const float *, int64_t, int64_t, int64_t);
+static TARGET_AVX512 void sgd_outer_avx512(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0,
+                                           int64_t i1, int64_t n) { sgd_outer(t, a, b, i0, i1, n, 1); }
+static TARGET_AVX2 void sgd_outer_avx2(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0,
+                                       int64_t i1, int64_t n) { sgd_outer(t, a, b, i0, i1, n, 1); }
+static void sgd_outer_generic(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0, int64_t i1,
+                              int64_t n) { sgd_outer(t, a, b, i0, i1, n, 0); }
+
+static void run_outer(const sgd_tile_ctx *t, const float *a, const float *b, int64_t m, int64_t n, int isa,
+                      int n_threads)
+{
+    outer_fn fn = isa == FNN_ISA_AVX512 ? sgd_outer_avx512 : isa == FNN_ISA_AVX2 ? sgd_outer_avx2 : sgd_outer_generic;
+    int nt = m * n < PARALLEL_MIN_ELEMENTS ? 1 : n_threads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int part = 0, parts = 1;
+#ifdef _OPENMP
+        part = omp_get_thread_num();
+        parts = omp_get_num_threads();
+#endif
+        fn(t, a, b, m * part / parts, m * (part + 1) / parts, n);
+        fnn_fpu_leave(fpu);
+    }
+}
+
 int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
                      int64_t ldb, float *params, float *velocity, int64_t ldp, double lr, double momentum,
                      int nesterov, double weight_decay, double clipvalue, int n_threads)
@@ -340,6 +385,12 @@ int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t ld
     sgd_tile_ctx ctx = {{NULL, params, velocity, (float)lr, (float)weight_decay, clip_bound(clipvalue),
                          (float)momentum, nesterov != 0}, ldp};
     int isa = fnn_isa_current();
+    if (k == 1 && m > 0 && n > 0) {
+        if (!a || !b)
+            return FNN_EBADARG;
+        run_outer(&ctx, a, b, m, n, isa, n_threads < 1 ? 1 : n_threads);
+        return FNN_OK;
+    }
     fnn_gemm_sink sink = isa == FNN_ISA_AVX512 ? sgd_tile_avx512 : isa == FNN_ISA_AVX2 ? sgd_tile_avx2
                                                                                         : sgd_tile_generic;
     double bytes = 4.0 * (velocity ? 4.0 : 2.0) * (double)m * (double)n;

@@ -131,3 +131,21 @@ def test_restored_optimizer_state_is_used_by_the_fused_step():
         _fused_step.ENABLED = True
     for a, b in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
+@pytest.mark.parametrize("k", [1, 2])
+def test_gemm_sgd_keeps_signed_zeros_and_underflow_bitwise(isa_index, k):
+    """Zero and underflowing products (flushed to signed zeros) come out as the stored GEMM's do."""
+    rng = np.random.default_rng(k)
+    x = rng.choice(np.array([0.0, -0.0, 1e-30, -1e-30, 1.0, -2.5], np.float32), (k, 37))
+    dz = rng.choice(np.array([0.0, -0.0, 1e-20, -1e-20, 3.0], np.float32), (k, 19))
+    p0 = rng.choice(np.array([0.0, -0.0, 1.0], np.float32), (37, 19))
+    v0 = rng.choice(np.array([0.0, -0.0, 1e-38, -0.5], np.float32), (37, 19))
+    with isa(isa_index):
+        p1, v1 = p0.copy(), v0.copy()
+        _unfused(x, dz, p1, v1, 0.01, 0.9, False, 0.0, 0.0, 1)
+        p2, v2 = p0.copy(), v0.copy()
+        _kernels.GemmSgd(p2, v2).step(x, dz, 0.01, 0.9, False, 0.0, 0.0, 1)
+    np.testing.assert_array_equal(p1.view(np.uint32), p2.view(np.uint32))
+    np.testing.assert_array_equal(v1.view(np.uint32), v2.view(np.uint32))

@@ -18,6 +18,8 @@ class _Activated:
         if activation is not None and not isinstance(activation, str):
             raise TypeError(f"activation must be a name, got {activation!r}; valid: {', '.join(activations.NAMES)}")
         self._act = activations.code(activation)
+        # applied in the GEMM epilogue (softmax is row-wise; gelu's gradient needs the pre-activation)
+        self._epilogue_act = self._act != activations.SOFTMAX and not activations.needs_preactivation(self._act)
         self.activation = (activation or "linear").lower()
         self._alpha = activations.LEAKY_RELU_SLOPE
         self.emit_logits = False
@@ -87,24 +89,22 @@ class Dense(Layer, _Activated):
         return specs
 
     def forward(self, x, training=False):
-        n = x.shape[0]
-        x2 = x.reshape(-1, self.input_shape[-1])
+        x2 = x if x.ndim == 2 else x.reshape(-1, self.input_shape[-1])
         rows = x2.shape[0]
         kernel = self.weights[0]
         bias = self.weights[1] if self.use_bias else None
         y = self._buffer("y", (rows, self.units))
         act = self._act
-        fuse = act not in (activations.SOFTMAX,) and not activations.needs_preactivation(act) and not self.emit_logits
-        if fuse:
-            _kernels.gemm(x2, kernel, y, bias=bias, act=act, act_alpha=self._alpha, n_threads=_threads())
+        if self._epilogue_act and not self.emit_logits:
+            _kernels.gemm(x2, kernel, y, False, False, False, bias, act, self._alpha, _threads())
             z = None
         else:
             z = y if (self.emit_logits or act == activations.SOFTMAX) else self._buffer("z", (rows, self.units))
-            _kernels.gemm(x2, kernel, z, bias=bias, n_threads=_threads())
+            _kernels.gemm(x2, kernel, z, False, False, False, bias, 0, 0.0, _threads())
             if not self.emit_logits:
                 self._activate(z, y)
         self._x, self._z, self._y = x2, z, y
-        return y.reshape((n,) + self.output_shape)
+        return y if x.ndim == 2 else y.reshape((x.shape[0],) + self.output_shape)
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
         dy = grad_out.reshape(-1, self.units)
@@ -119,7 +119,7 @@ class Dense(Layer, _Activated):
         sink = self._kernel_gradient_sink
         if self.trainable:
             if sink is None:
-                _kernels.gemm(self._x, dz, self.grads[0], trans_a=True, accumulate=accumulate, n_threads=nt)
+                _kernels.gemm(self._x, dz, self.grads[0], True, False, accumulate, None, 0, 0.0, nt)
             if self.use_bias:
                 _kernels.colsum(dz, self.grads[1], accumulate, nt)
         elif not accumulate:
@@ -127,8 +127,9 @@ class Dense(Layer, _Activated):
         dx = None
         if need_dx:
             dx = self._buffer("dx", self._x.shape)
-            _kernels.gemm(dz, self.weights[0], dx, trans_b=True, n_threads=nt)
-            dx = dx.reshape((grad_out.shape[0],) + self.input_shape)
+            _kernels.gemm(dz, self.weights[0], dx, False, True, False, None, 0, 0.0, nt)
+            if grad_out.ndim != 2:
+                dx = dx.reshape((grad_out.shape[0],) + self.input_shape)
         if sink is not None and self.trainable:
             sink(self._x, dz, nt)  # after dx, which needs the kernel from before the update
         return dx
