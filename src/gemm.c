@@ -190,10 +190,10 @@ static void direct_chunk(const problem *g, const chunk *ch)
     }
 }
 
-/* The direct path for fnn_gemm_sink_f32. Row tiles go down C; along each, the tiles of up to SINK_NB columns
- * are computed side by side (each tile's whole k chain, k blocks in order as direct_chunk runs them) into a
- * stack block handed to the sink at once: long contiguous rows, so the sink's own memory streams in order.
- * B is never transposed here, so nothing is packed. */
+/* The direct path for fnn_gemm_sink_f32. Row tiles go down C; along each, the tiles of up to
+ * FNN_GEMM_SINK_COLS columns are computed side by side (each tile's whole k chain, k blocks in order as
+ * direct_chunk runs them) into a stack block handed to the sink at once: long contiguous rows, so the sink's
+ * own memory streams in order. B is never transposed here, so nothing is packed. */
 static void sink_chunk(const problem *g, const chunk *ch)
 {
     const fnn_gemm_direct *dk = &g->dk;
