@@ -61,6 +61,9 @@ cdef extern from "fnn.h" nogil:
                                const float *span_scales, const float *grads, float *params, float *velocity,
                                double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
                                int n_threads)
+    int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                         int64_t ldb, float *params, float *velocity, int64_t ldp, double lr, double momentum,
+                         int nesterov, double weight_decay, double clipvalue, int n_threads)
     int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,
                          double *out, int n_threads)
     int fnn_clip_scales_f32(int64_t n_seg, const double *sq_norms, double clipnorm, int is_global, float *scales)
@@ -71,6 +74,10 @@ cdef extern from "fnn.h" nogil:
     int fnn_col2im_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
                        int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                        int64_t row0, int64_t rows, const float *cols, int64_t ldcols, float *dx, int n_threads)
+    int fnn_conv2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                               int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                               int64_t filters, const float *x, const float *kernel, const float *bias, int act,
+                               float act_alpha, float *y, float *cols, int64_t chunk, int n_cols, int n_threads)
     int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
                                   int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                   const float *x, float *y, int32_t *argmax, int n_threads)

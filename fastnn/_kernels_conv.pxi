@@ -73,9 +73,10 @@ cdef inline int check_pool(Py_ssize_t *xs, Py_ssize_t *ys, str what) except -1:
 
 def maxpool2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int32_t[:, :, :, ::1] argmax, int ph,
                       int pw, int sh, int sw, int pt, int pl, int n_threads=1):
-    """y = max over each window's valid elements; argmax receives each max's index within its image."""
+    """y = max over each window's valid elements; argmax (None: not wanted) receives each max's index within
+    its image."""
     check_pool(x.shape, y.shape, "maxpool2d_forward")
-    if shape4(argmax.shape) != shape4(y.shape):
+    if argmax is not None and shape4(argmax.shape) != shape4(y.shape):
         raise ValueError(f"maxpool2d_forward: argmax must have y's shape {shape4(y.shape)}, "
                          f"got {shape4(argmax.shape)}")
     if x.shape[0] == 0:
@@ -84,7 +85,7 @@ def maxpool2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int32_
     with nogil:
         status = fnn_maxpool2d_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], ph, pw, sh, sw, pt, pl,
                                            y.shape[1], y.shape[2], &x[0, 0, 0, 0], &y[0, 0, 0, 0],
-                                           &argmax[0, 0, 0, 0], n_threads)
+                                           &argmax[0, 0, 0, 0] if argmax is not None else NULL, n_threads)
     check(status, f"maxpool2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} with pool "
                   f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
 
@@ -134,3 +135,33 @@ def avgpool2d_backward(const float[:, :, :, ::1] dy, float[:, :, :, ::1] dx, int
                                             n_threads)
     check(status, f"avgpool2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} with pool "
                   f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
+
+
+def conv2d_forward(const float[:, :, :, ::1] x, const float[:, ::1] kernel, float[:, ::1] y, float[:, :, ::1] cols,
+                   int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
+                   const float[::1] bias=None, int act=0, float act_alpha=0.0, int n_threads=1):
+    """y = act(im2col(x) @ kernel + bias) (see src/conv.c): x (batch, h, w, c), kernel (kh * kw * c, filters),
+    y (batch * oh * ow, filters); cols (blocks, chunk, kh * kw * c) is the workspace, one block per thread
+    (at most `blocks` threads). Bitwise the same as im2col then gemm."""
+    cdef Py_ssize_t filters = kernel.shape[1]
+    if kernel.shape[0] != <Py_ssize_t>kh * kw * x.shape[3] or y.shape[1] != filters \
+            or y.shape[0] != <Py_ssize_t>x.shape[0] * oh * ow or cols.shape[2] != kernel.shape[0]:
+        raise ValueError(f"conv2d_forward: x {shape4(x.shape)}, kernel {(kernel.shape[0], kernel.shape[1])}, y "
+                         f"{(y.shape[0], y.shape[1])} and cols {(cols.shape[0], cols.shape[1], cols.shape[2])} do "
+                         f"not fit a {(kh, kw)} kernel on a {(oh, ow)} output grid")
+    if bias is not None and bias.shape[0] != filters:
+        raise ValueError(f"conv2d_forward: bias must have length {filters}, got {bias.shape[0]}")
+    if cols.shape[0] < 1 or cols.shape[1] < 1:
+        raise ValueError(f"conv2d_forward: the workspace cols must hold at least one row, got shape "
+                         f"{(cols.shape[0], cols.shape[1], cols.shape[2])}")
+    if y.shape[0] == 0:
+        return
+    cdef const float *bias_ptr = &bias[0] if bias is not None else NULL
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw, sh, sw, pt, pl, dh,
+                                        dw, oh, ow, filters, &x[0, 0, 0, 0], &kernel[0, 0], bias_ptr, act,
+                                        act_alpha, &y[0, 0], &cols[0, 0, 0], cols.shape[1], cols.shape[0],
+                                        n_threads)
+    check(status, f"conv2d_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
+                  f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")

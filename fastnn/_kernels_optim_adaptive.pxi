@@ -135,3 +135,45 @@ def sq_norms(const int64_t[::1] offsets, const int64_t[::1] sizes, const float[:
     with nogil:
         status = fnn_sq_norms_f32(x.shape[0], n_seg, po, ps, px, pout, n_threads)
     check(status, "sq_norms")
+
+
+cdef class GemmSgd:
+    """SGD on one weight matrix fed straight by its gradient GEMM (src/optim_adaptive.c, fnn_gemm_sgd_f32).
+
+    Parameters
+    ----------
+    params : float32 array (m, n), C-contiguous
+        The weights, updated in place.
+    velocity : float32 array (m, n), C-contiguous, or None
+        The momentum state (None exactly when the momentum is 0).
+    """
+    cdef float[:, ::1] params
+    cdef float[:, ::1] velocity
+    cdef float *vel
+
+    def __init__(self, float[:, ::1] params not None, float[:, ::1] velocity=None):
+        if velocity is not None and (velocity.shape[0] != params.shape[0] or velocity.shape[1] != params.shape[1]):
+            raise ValueError(f"GemmSgd: velocity has shape {(velocity.shape[0], velocity.shape[1])}, the params "
+                             f"{(params.shape[0], params.shape[1])}")
+        self.params, self.velocity = params, velocity
+        self.vel = &velocity[0, 0] if velocity is not None and velocity.size else NULL
+
+    def step(self, const float[:, :] a, const float[:, :] b, double lr, double momentum, bint nesterov,
+             double weight_decay, double clipvalue, int n_threads):
+        """One SGD step (the rule of `ArenaUpdate.sgd`, unscaled) with gradient ``a.T @ b``: a is (k, m),
+        b is (k, n), k >= 1, rows contiguous."""
+        cdef Py_ssize_t k = a.shape[0], m = self.params.shape[0], n = self.params.shape[1]
+        if a.shape[1] != m or b.shape[0] != k or b.shape[1] != n or k < 1:
+            raise ValueError(f"GemmSgd.step: a {(a.shape[0], a.shape[1])}.T @ b {(b.shape[0], b.shape[1])} does "
+                             f"not give the params' shape {(m, n)}")
+        if (a.strides[1] != sizeof(float) and m > 1) or (b.strides[1] != sizeof(float) and n > 1):
+            raise ValueError("GemmSgd.step: rows of a and b must be contiguous")
+        if m == 0 or n == 0:
+            return
+        cdef int64_t lda = leading_dim(k, m, a.strides[0], "a")
+        cdef int64_t ldb = leading_dim(k, n, b.strides[0], "b")
+        cdef int status
+        with nogil:
+            status = fnn_gemm_sgd_f32(m, n, k, &a[0, 0], lda, 1, &b[0, 0], ldb, &self.params[0, 0], self.vel, n, lr,
+                                      momentum, nesterov, weight_decay, clipvalue, n_threads)
+        check(status, "sgd update fed by its gradient gemm")

@@ -11,15 +11,39 @@ then starts a fresh pool with the full thread count, and the parent rebuilds its
 """
 import ctypes
 import os
+import time
 
 from . import _kernels
 
 _OMP_PAUSE_SOFT = 1  # omp_pause_resource_t in omp.h
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_SAMPLE_SECONDS = 0.05
+_contention = [float("-inf"), False]  # when it was last sampled, and the answer
 
 
 def effective_threads():
     """The number of threads the next kernel call will use."""
     return _kernels.omp_max_threads()
+
+
+def contended():
+    """Whether more tasks are runnable right now than this process has CPUs (Linux: /proc/loadavg's count of
+    runnable tasks, sampled at most every 50 ms; False where it cannot be read).
+
+    A parallel region ends when its slowest thread does, and a thread that waits for a CPU holds all the others:
+    on a machine busy with other work, a 2-thread region can take a whole scheduler time slice. Training and
+    inference steps then run on one thread (the same results: kernels never split a reduction).
+    """
+    now = time.monotonic()
+    if now - _contention[0] >= _SAMPLE_SECONDS:
+        _contention[0] = now
+        try:
+            with open("/proc/loadavg", "rb") as f:
+                running = int(f.read().split()[3].split(b"/")[0])  # this thread and any spinning workers count
+        except (OSError, ValueError, IndexError):
+            running = 0
+        _contention[1] = running > _CPUS
+    return _contention[1]
 
 
 def set_num_threads(n):

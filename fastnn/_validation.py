@@ -105,7 +105,9 @@ def _out_of_range(indices, n):
     """An entry of the int64 array `indices` outside [0, n) (the lowest or the highest), or None."""
     if not indices.size:
         return None
-    lo, hi = int(indices.min()), int(indices.max())
+    # (two NumPy reductions cost more than the list for the few labels of a small batch)
+    vals = indices.ravel().tolist() if indices.size <= 64 else None
+    lo, hi = (min(vals), max(vals)) if vals else (int(indices.min()), int(indices.max()))
     return lo if lo < 0 else hi if hi >= n else None
 
 

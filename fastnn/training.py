@@ -1,8 +1,10 @@
 """The training side of a model: compile, the train/test/predict steps, and the fit/evaluate/predict loops."""
 
+import math
+
 import numpy as np
 
-from . import _kernels, _validation, losses, metrics as metrics_mod, optimizers
+from . import _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
@@ -33,6 +35,7 @@ class TrainingMixin:
         self._fused_layer = None
         self._logits = False
         self._grad_buffers = {}
+        self._fused_step = None
 
     # ---- configuration -----------------------------------------------------------------------------------
     def compile(self, optimizer="sgd", loss=None, metrics=None):
@@ -68,6 +71,7 @@ class TrainingMixin:
     def _on_structure_change(self):
         self._metrics = None
         self._grad_buffers = {}
+        self._fused_step = None
         if self.loss is not None:
             self._configure_fusion()
 
@@ -145,7 +149,7 @@ class TrainingMixin:
         out = self._forward(x, True, True)
         grad = self._grad_buffer(out.shape)
         loss = self.loss.compute(out, t, w, grad, self._logits)
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             raise NonFiniteLossError(loss)
         for m in metrics:
             m.update(out, t, self._logits, w)
@@ -155,24 +159,32 @@ class TrainingMixin:
             dy = layers[i].backward(dy, i > 0, False)
         return loss
 
-    def _train_step(self, x, t, w, metrics):
+    @staticmethod
+    def _maybe_serial(small, fn, *args):
+        """fn(*args), on one thread when the work is `small` (over before a second thread pays for waking it)
+        or when other processes want the CPUs (`_threads.contended`)."""
         threads = _kernels.omp_max_threads()
-        if threads > 1 and len(x) * self._arena.size < SERIAL_STEP_WORK:
-            # A step this small is over before a second thread pays for waking it: run all of it on one.
+        if threads > 1 and (small or _threads.contended()):
             _kernels.omp_set_threads(1)
             try:
-                return self._update_step(x, t, w, metrics)
+                return fn(*args)
             finally:
                 _kernels.omp_set_threads(threads)
-        return self._update_step(x, t, w, metrics)
+        return fn(*args)
+
+    def _train_step(self, x, t, w, metrics):
+        return self._maybe_serial(len(x) * self._arena.size < SERIAL_STEP_WORK, self._update_step, x, t, w, metrics)
 
     def _update_step(self, x, t, w, metrics):
+        fused = self._fused_step = _fused_step.plan_for(self, self._fused_step)
+        if fused is not None:
+            return fused.run(self, x, t, w, metrics)
         loss = self._compute_gradients(x, t, w, metrics)
         self.optimizer.apply(self._arena.params, self._arena.grads, self._arena.segments)
         return loss
 
     def _test_step(self, x, t, w, metrics):
-        out = self._forward(x, False, True)
+        out = self._maybe_serial(False, self._forward, x, False, True)
         loss = self.loss.compute(out, t, w, None, self._logits)
         for m in metrics:
             m.update(out, t, self._logits, w)
@@ -204,7 +216,7 @@ class TrainingMixin:
     def predict_on_batch(self, x):
         """The model's output for one batch (inference mode), as a new array."""
         x = self._prepare_x(x)
-        return self._forward(x, False, False).copy()
+        return self._maybe_serial(False, self._forward, x, False, False).copy()
 
     def __call__(self, x, training=None):
         """Run the model on a batch; `training` defaults to the mode set by `train()` / `eval()`."""
@@ -240,7 +252,7 @@ class TrainingMixin:
                 stop = min(start + batch_size, len(x))
                 for hook in begin:
                     hook(step, {})
-                out[start:stop] = self._forward(x[start:stop], False, False)
+                out[start:stop] = self._maybe_serial(False, self._forward, x[start:stop], False, False)
                 for hook in end:
                     hook(step, {"outputs": out[start:stop]})
                 progress.update(stop)

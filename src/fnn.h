@@ -125,6 +125,13 @@ int fnn_sgd_decay_clip_f32(int64_t n, int64_t n_span, const int64_t *span_offset
                            const float *span_scales, const float *grads, float *params, float *velocity,
                            double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
                            int n_threads);
+/* The same SGD step on an m x n weight matrix (row stride ldp) whose gradient G = op(A) @ B (B: k x n, row
+ * stride ldb; op(A) = A^T when trans_a) is never stored: each tile of G, computed as fnn_gemm_f32 computes it,
+ * updates params/velocity while in L1. Bitwise equal to fnn_gemm_f32 into a buffer then fnn_sgd_decay_clip_f32
+ * (scale 1) over it. k >= 1; velocity is NULL exactly when momentum == 0. */
+int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                     int64_t ldb, float *params, float *velocity, int64_t ldp, double lr, double momentum,
+                     int nesterov, double weight_decay, double clipvalue, int n_threads);
 /* out[s] = sum of x[i]^2 over segment s (elements [offsets[s], offsets[s] + sizes[s]) of x's n), in double;
  * bitwise the same for any n_threads and any instruction set (fixed blocks summed in a fixed order). */
 int fnn_sq_norms_f32(int64_t n, int64_t n_seg, const int64_t *offsets, const int64_t *sizes, const float *x,
@@ -143,11 +150,20 @@ int fnn_im2col_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, i
 int fnn_col2im_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
                    int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                    int64_t row0, int64_t rows, const float *cols, int64_t ldcols, float *dx, int n_threads);
+/* Conv2D forward, y[r, f] = act(sum over (ky, kx, ch) of x[...] * kernel[ky, kx, ch, f] + bias[f]) for the
+ * rows r of im2col's column matrix (the same geometry), kernel (kh * kw * c) x filters, y rows x filters,
+ * bias NULL or of length filters, act as fnn_gemm_f32. im2col + GEMM chunk by chunk (chunk rows each, in
+ * the caller's workspace cols of n_cols x chunk x (kh * kw * c) floats, one block per thread): bitwise the
+ * same as fnn_im2col_f32 then fnn_gemm_f32, for any n_threads. */
+int fnn_conv2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
+                           int64_t sw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                           int64_t filters, const float *x, const float *kernel, const float *bias, int act,
+                           float act_alpha, float *y, float *cols, int64_t chunk, int n_cols, int n_threads);
 
 /* ---- pool.c: NHWC max/average pooling, windows ph x pw at strides sh, sw, top/left padding pt, pl -------
  * Padding is ignored: max over the valid elements, average divided by their count (TensorFlow's rule).
  * argmax[n, oy, ox, ch] = index of the max within image n ((iy * w + ix) * c + ch; first on ties, -1 for an
- * all-padding window). Backward passes overwrite dx. */
+ * all-padding window; argmax may be NULL in the forward pass: values only). Backward passes overwrite dx. */
 int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
                               int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                               const float *x, float *y, int32_t *argmax, int n_threads);

@@ -49,6 +49,8 @@ typedef struct {
     float alpha;
     const fnn_gemm_kernels *kr;
     fnn_gemm_direct dk; /* the direct kernel fitted to this shape */
+    fnn_gemm_sink sink; /* fnn_gemm_sink_f32: where finished tiles go instead of C */
+    void *sink_ctx;
 } problem;
 
 typedef enum { PATH_PACKED, PATH_DIRECT, PATH_DOT } path_kind;
@@ -188,6 +190,31 @@ static void direct_chunk(const problem *g, const chunk *ch)
     }
 }
 
+/* The direct path for fnn_gemm_sink_f32. Row tiles go down C; along each, the tiles of up to
+ * FNN_GEMM_SINK_COLS columns are computed side by side (each tile's whole k chain, k blocks in order as
+ * direct_chunk runs them) into a stack block handed to the sink at once: long contiguous rows, so the sink's
+ * own memory streams in order. B is never transposed here, so nothing is packed. */
+static void sink_chunk(const problem *g, const chunk *ch)
+{
+    const fnn_gemm_direct *dk = &g->dk;
+    int64_t rs_a = g->trans_a ? 1 : g->lda, cs_a = g->trans_a ? g->lda : 1;
+    float block[FNN_GEMM_SINK_ROWS * FNN_GEMM_SINK_COLS] __attribute__((aligned(64)));
+    for (int64_t i = ch->m0; i < ch->m1; i += dk->mr) {
+        int64_t mr = min64(dk->mr, ch->m1 - i);
+        for (int64_t jc = ch->n0; jc < ch->n1; jc += FNN_GEMM_SINK_COLS) {
+            int64_t nc = min64(FNN_GEMM_SINK_COLS, ch->n1 - jc);
+            for (int64_t jr = 0; jr < nc; jr += dk->nr) {
+                for (int64_t pc = 0; pc < g->k; pc += DIRECT_KC) {
+                    fnn_tile_epilogue ep = {pc > 0, NULL, FNN_ACT_LINEAR, 0.0f};
+                    dk->fn(min64(DIRECT_KC, g->k - pc), a_at(g, i, pc), rs_a, cs_a, b_at(g, pc, jc + jr), g->ldb,
+                           block + jr, FNN_GEMM_SINK_COLS, mr, min64(dk->nr, nc - jr), &ep);
+                }
+            }
+            g->sink(g->sink_ctx, i, jc, mr, nc, block, FNN_GEMM_SINK_COLS);
+        }
+    }
+}
+
 static void dot_chunk(const problem *g, const chunk *ch)
 {
     const fnn_gemm_kernels *kr = g->kr;
@@ -264,7 +291,9 @@ static void run_chunks(const problem *g, path_kind path, const grid_plan *gp, fl
         ch.pb = buf ? buf + (int64_t)t0 * gp->pb_len : NULL;
         if (ch.m0 >= ch.m1 || ch.n0 >= ch.n1)
             continue;
-        if (path == PATH_DIRECT)
+        if (g->sink)
+            sink_chunk(g, &ch);
+        else if (path == PATH_DIRECT)
             direct_chunk(g, &ch);
         else
             dot_chunk(g, &ch);
@@ -302,7 +331,7 @@ static int run(const problem *g, path_kind path, int nt)
         if (nt > 1)
             choose_grid(g->m, g->n, gp.um, gp.un, nt, &gp.tm, &gp.tn);
         int64_t cols = round_up(g->n, gp.un * gp.tn) / gp.tn;
-        if (path == PATH_DIRECT && g->trans_b)
+        if (path == PATH_DIRECT && g->trans_b && !g->sink)
             gp.pb_len = per_thread = round_up(round_up(min64(DIRECT_NB, cols), g->dk.nr) * kc, 16);
     }
     float *buf = NULL;
@@ -364,7 +393,7 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, i
     if (bad_matrix(c, m, n, ldc))
         return FNN_EBADARG;
     problem g = {m, n, k, a, lda, trans_a != 0, b, ldb, trans_b != 0, c, ldc, accumulate != 0,
-                 bias, act, act_alpha, kernels_for(fnn_isa_current()), {0, 0, 0}};
+                 bias, act, act_alpha, kernels_for(fnn_isa_current()), {0, 0, 0}, NULL, NULL};
     if (k == 0) {
         empty_product(&g);
         return FNN_OK;
@@ -378,4 +407,21 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, i
         nt = 1;
     g.dk = fit_direct(g.kr, m, n);
     return run(&g, choose_path(&g), nt);
+}
+
+int fnn_gemm_sink_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                      int64_t ldb, fnn_gemm_sink sink, void *sink_ctx, double sink_bytes, int n_threads)
+{
+    if (m < 0 || n < 0 || k < 1 || !sink || (trans_a ? bad_matrix(a, k, m, lda) : bad_matrix(a, m, k, lda))
+        || bad_matrix(b, k, n, ldb))
+        return m == 0 || n == 0 ? FNN_OK : FNN_EBADARG;
+    if (m == 0 || n == 0)
+        return FNN_OK;
+    problem g = {m, n, k, a, lda, trans_a != 0, b, ldb, 0, NULL, n, 0, NULL, FNN_ACT_LINEAR, 0.0f,
+                 kernels_for(fnn_isa_current()), {0, 0, 0}, sink, sink_ctx};
+    g.dk = fit_direct(g.kr, m, n);
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (serial_cycles(&g) + sink_bytes / 16.0 < PARALLEL_MIN_CYCLES)
+        nt = 1;
+    return run(&g, PATH_DIRECT, nt);
 }

@@ -50,6 +50,22 @@ typedef struct {
     fnn_gemm_interleave interleave; /* may be NULL: the portable one in gemm_pack.c */
 } fnn_gemm_kernels;
 
+/* fnn_gemm_sink_f32 hands over blocks of at most SINK_ROWS (the largest mr of any direct or GEMV kernel)
+ * x SINK_COLS (a multiple of every nr) elements. */
+#define FNN_GEMM_SINK_ROWS 24
+#define FNN_GEMM_SINK_COLS 256
+
+/* Receives a finished mr x nr block of op(A) @ B whose top-left element is (i, j); tile[r * ldt + c]. */
+typedef void (*fnn_gemm_sink)(void *ctx, int64_t i, int64_t j, int64_t mr, int64_t nr, const float *tile,
+                              int64_t ldt);
+
+/* op(A) @ B (m x n, B not transposed, k >= 1) computed on the direct kernels, each block of tiles handed
+ * to `sink` instead of being stored: every element has the same bits fnn_gemm_f32 would store (the same
+ * sequential FMA chain over k). Blocks are disjoint and threads split the output, so the sink may update
+ * memory owned by the block. sink_bytes estimates the sink's own memory traffic (for the thread decision). */
+int fnn_gemm_sink_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                      int64_t ldb, fnn_gemm_sink sink, void *sink_ctx, double sink_bytes, int n_threads);
+
 extern const fnn_gemm_kernels fnn_gemm_kernels_generic;
 extern const fnn_gemm_kernels fnn_gemm_kernels_avx2;
 extern const fnn_gemm_kernels fnn_gemm_kernels_avx512;

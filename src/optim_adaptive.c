@@ -12,8 +12,10 @@
  * the result is bitwise the same for any thread count.
  */
 #include "fnn.h"
+#include "gemm_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -254,10 +256,9 @@ typedef struct {
     int nesterov;
 } sgd_args;
 
-INLINE void sgd_loop(const sgd_args *a, int64_t i0, int64_t count, float scale, int use_momentum, int nesterov)
+INLINE void sgd_rule(const sgd_args *a, const float *restrict g, float *restrict p, float *restrict vel,
+                     int64_t count, float scale, int use_momentum, int nesterov)
 {
-    const float *restrict g = a->g + i0;
-    float *restrict p = a->p + i0, *restrict vel = use_momentum ? a->vel + i0 : 0;
     const float lr = a->lr, wd = a->wd, clip = a->clip, momentum = a->momentum;
     for (int64_t i = 0; i < count; i++) {
         float gi = clipped(g[i], scale, clip);
@@ -272,15 +273,21 @@ INLINE void sgd_loop(const sgd_args *a, int64_t i0, int64_t count, float scale, 
     }
 }
 
+/* sgd_rule on `count` elements from g, p and vel (NULL without momentum). */
+INLINE void sgd_run(const sgd_args *a, const float *g, float *p, float *vel, int64_t count, float scale)
+{
+    if (!vel)
+        sgd_rule(a, g, p, NULL, count, scale, 0, 0);
+    else if (a->nesterov)
+        sgd_rule(a, g, p, vel, count, scale, 1, 1);
+    else
+        sgd_rule(a, g, p, vel, count, scale, 1, 0);
+}
+
 INLINE void sgd_piece(const void *args, int64_t i0, int64_t count, float scale)
 {
     const sgd_args *a = args;
-    if (!a->vel)
-        sgd_loop(a, i0, count, scale, 0, 0);
-    else if (a->nesterov)
-        sgd_loop(a, i0, count, scale, 1, 1);
-    else
-        sgd_loop(a, i0, count, scale, 1, 0);
+    sgd_run(a, a->g + i0, a->p + i0, a->vel ? a->vel + i0 : NULL, count, scale);
 }
 ISA_VARIANTS(sgd_piece)
 
@@ -297,4 +304,95 @@ int fnn_sgd_decay_clip_f32(int64_t n, int64_t n_span, const int64_t *span_offset
                   (float)momentum, nesterov != 0};
     run_spans(&sp, total, n_threads, sgd_piece_for(fnn_isa_current()), &a);
     return FNN_OK;
+}
+
+/* ---- SGD fed by the weight-gradient GEMM -------------------------------------------------------------- */
+typedef struct {
+    sgd_args a;
+    int64_t ldp;
+} sgd_tile_ctx;
+
+/* The SGD rule on one finished gradient tile, row by row: the same arithmetic as sgd_piece at scale 1. */
+INLINE void sgd_tile(void *ctx, int64_t i, int64_t j, int64_t mr, int64_t nr, const float *tile, int64_t ldt)
+{
+    const sgd_tile_ctx *t = ctx;
+    for (int64_t r = 0; r < mr; r++) {
+        int64_t at = (i + r) * t->ldp + j;
+        sgd_run(&t->a, tile + r * ldt, t->a.p + at, t->a.vel ? t->a.vel + at : NULL, nr, 1.0f);
+    }
+}
+
+static TARGET_AVX512 void sgd_tile_avx512(void *c, int64_t i, int64_t j, int64_t mr, int64_t nr, const float *t,
+                                          int64_t ld) { sgd_tile(c, i, j, mr, nr, t, ld); }
+static TARGET_AVX2 void sgd_tile_avx2(void *c, int64_t i, int64_t j, int64_t mr, int64_t nr, const float *t,
+                                      int64_t ld) { sgd_tile(c, i, j, mr, nr, t, ld); }
+static void sgd_tile_generic(void *c, int64_t i, int64_t j, int64_t mr, int64_t nr, const float *t, int64_t ld)
+{
+    sgd_tile(c, i, j, mr, nr, t, ld);
+}
+
+/* k = 1 (batch 1): G = a^T b is an outer product. Each g is computed as the GEMM kernels compute it (one fused
+ * multiply-add onto zero where they use FMA, a multiply then an add onto zero where they do not), a block of a
+ * row at a time, and fed to the rule: no kernel tiles, no staging beyond a stack block. */
+#define OUTER_BLOCK 256
+
+INLINE void sgd_outer(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0, int64_t i1, int64_t n,
+                      int fused)
+{
+    float g[OUTER_BLOCK];
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j0 = 0; j0 < n; j0 += OUTER_BLOCK) {
+            int64_t count = n - j0 < OUTER_BLOCK ? n - j0 : OUTER_BLOCK, at = i * t->ldp + j0;
+            const float ai = a[i];
+            for (int64_t j = 0; j < count; j++)
+                g[j] = fused ? fmaf(ai, b[j0 + j], 0.0f) : ai * b[j0 + j] + 0.0f;
+            sgd_run(&t->a, g, t->a.p + at, t->a.vel ? t->a.vel + at : NULL, count, 1.0f);
+        }
+}
+
+typedef void (*outer_fn)(const sgd_tile_ctx *, const float *, const float *, int64_t, int64_t, int64_t);
+static TARGET_AVX512 void sgd_outer_avx512(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0,
+                                           int64_t i1, int64_t n) { sgd_outer(t, a, b, i0, i1, n, 1); }
+static TARGET_AVX2 void sgd_outer_avx2(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0,
+                                       int64_t i1, int64_t n) { sgd_outer(t, a, b, i0, i1, n, 1); }
+static void sgd_outer_generic(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0, int64_t i1,
+                              int64_t n) { sgd_outer(t, a, b, i0, i1, n, 0); }
+
+static void run_outer(const sgd_tile_ctx *t, const float *a, const float *b, int64_t m, int64_t n, int isa,
+                      int n_threads)
+{
+    outer_fn fn = isa == FNN_ISA_AVX512 ? sgd_outer_avx512 : isa == FNN_ISA_AVX2 ? sgd_outer_avx2 : sgd_outer_generic;
+    int nt = m * n < PARALLEL_MIN_ELEMENTS ? 1 : n_threads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int part = 0, parts = 1;
+#ifdef _OPENMP
+        part = omp_get_thread_num();
+        parts = omp_get_num_threads();
+#endif
+        fn(t, a, b, m * part / parts, m * (part + 1) / parts, n);
+        fnn_fpu_leave(fpu);
+    }
+}
+
+int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+                     int64_t ldb, float *params, float *velocity, int64_t ldp, double lr, double momentum,
+                     int nesterov, double weight_decay, double clipvalue, int n_threads)
+{
+    if (m < 0 || n < 0 || k < 1 || ldp < n || !params || (momentum > 0.0) != (velocity != 0))
+        return FNN_EBADARG;
+    sgd_tile_ctx ctx = {{NULL, params, velocity, (float)lr, (float)weight_decay, clip_bound(clipvalue),
+                         (float)momentum, nesterov != 0}, ldp};
+    int isa = fnn_isa_current();
+    if (k == 1 && m > 0 && n > 0) {
+        if (!a || !b)
+            return FNN_EBADARG;
+        run_outer(&ctx, a, b, m, n, isa, n_threads < 1 ? 1 : n_threads);
+        return FNN_OK;
+    }
+    fnn_gemm_sink sink = isa == FNN_ISA_AVX512 ? sgd_tile_avx512 : isa == FNN_ISA_AVX2 ? sgd_tile_avx2
+                                                                                        : sgd_tile_generic;
+    double bytes = 4.0 * (velocity ? 4.0 : 2.0) * (double)m * (double)n;
+    return fnn_gemm_sink_f32(m, n, k, a, lda, trans_a, b, ldb, sink, &ctx, bytes, n_threads);
 }

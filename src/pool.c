@@ -82,6 +82,46 @@ static void max_row(const struct pool_geom *g, int64_t row, const float *x, floa
     }
 }
 
+/* max_row without the indices (inference): the same strict-comparison scan in the same order, so the same
+ * values. Windows inside the image (all but the border ones) skip the clipping. */
+static void max_row_values(const struct pool_geom *g, int64_t row, const float *x, float *y)
+{
+    int64_t oy = row % g->oh, n = row / g->oh, c = g->c, ph = g->ph, pw = g->pw, ld = g->w * c;
+    const float *img = x + n * g->h * ld;
+    int64_t ty = oy * g->sh - g->pt, inner_lo = (g->pl + g->sw - 1) / g->sw, last = g->w - pw + g->pl;
+    int64_t inner_hi = last >= 0 ? last / g->sw + 1 : 0;
+    int rows_inside = ty >= 0 && ty + ph <= g->h;
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+        float *restrict best = y + (row * g->ow + ox) * c;
+        if (rows_inside && ox >= inner_lo && ox < inner_hi) {
+            const float *restrict v0 = img + ty * ld + (ox * g->sw - g->pl) * c;
+            for (int64_t ch = 0; ch < c; ch++) {
+                float b = v0[ch];
+                for (int64_t ky = 0; ky < ph; ky++)
+                    for (int64_t kx = 0; kx < pw; kx++) {
+                        float v = v0[ky * ld + kx * c + ch];
+                        b = v > b ? v : b;
+                    }
+                best[ch] = b;
+            }
+            continue;
+        }
+        int64_t y0, y1, x0, x1;
+        window(g, oy, ox, &y0, &y1, &x0, &x1);
+        if (y0 >= y1 || x0 >= x1) {
+            memset(best, 0, (size_t)c * sizeof(float));
+            continue;
+        }
+        memcpy(best, img + y0 * ld + x0 * c, (size_t)c * sizeof(float));
+        for (int64_t iy = y0; iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++) {
+                const float *restrict v = img + iy * ld + ix * c;
+                for (int64_t ch = 0; ch < c; ch++)
+                    best[ch] = v[ch] > best[ch] ? v[ch] : best[ch];
+            }
+    }
+}
+
 int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
                               int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                               const float *x, float *y, int32_t *argmax, int n_threads)
@@ -91,15 +131,19 @@ int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, in
         return FNN_EBADARG;
     if (batch == 0)
         return FNN_OK;
-    if (!x || !y || !argmax)
+    if (!x || !y)
         return FNN_EBADARG;
     int nt = pool_threads(n_threads, &g);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fpu = fnn_fpu_enter();
 #pragma omp for schedule(static)
-        for (int64_t row = 0; row < batch * oh; row++)
-            max_row(&g, row, x, y, argmax);
+        for (int64_t row = 0; row < batch * oh; row++) {
+            if (argmax)
+                max_row(&g, row, x, y, argmax);
+            else
+                max_row_values(&g, row, x, y);
+        }
         fnn_fpu_leave(fpu);
     }
     return FNN_OK;

@@ -13,6 +13,10 @@ from .core import _Activated
 
 _threads = _kernels.omp_max_threads
 _WORKSPACE_BYTES = 4 << 20  # per column workspace: bounds memory whatever the batch
+# Inference im2col chunks (per thread): columns that stay in L2 for their GEMM, in rows a multiple of every
+# direct GEMM kernel's height.
+_L2_CHUNK_BYTES = 128 << 10
+_CHUNK_UNIT = 24
 
 
 def _pair(value, what, layer):
@@ -161,6 +165,11 @@ class Conv2D(Layer, _Activated):
         if self._direct:
             _kernels.gemm(x.reshape(rows, self._k), kernel, z, bias=bias, act=gemm_act, act_alpha=self._alpha,
                           n_threads=nt)
+        elif not training:  # chunked in C, each chunk's columns still in L2 for its GEMM
+            chunk = min(rows, max(_CHUNK_UNIT, _L2_CHUNK_BYTES // (4 * self._k) // _CHUNK_UNIT * _CHUNK_UNIT))
+            cols = self._buffer("chunk_cols", (nt, chunk, self._k))
+            _kernels.conv2d_forward(x, kernel, z, cols, *self._geom, bias=bias, act=gemm_act,
+                                    act_alpha=self._alpha, n_threads=nt)
         else:
             step, chunks = self._chunks(rows)
             ws = self._buffer("cols", (step, self._k))

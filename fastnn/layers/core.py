@@ -18,6 +18,8 @@ class _Activated:
         if activation is not None and not isinstance(activation, str):
             raise TypeError(f"activation must be a name, got {activation!r}; valid: {', '.join(activations.NAMES)}")
         self._act = activations.code(activation)
+        # applied in the GEMM epilogue (softmax is row-wise; gelu's gradient needs the pre-activation)
+        self._epilogue_act = self._act != activations.SOFTMAX and not activations.needs_preactivation(self._act)
         self.activation = (activation or "linear").lower()
         self._alpha = activations.LEAKY_RELU_SLOPE
         self.emit_logits = False
@@ -74,6 +76,7 @@ class Dense(Layer, _Activated):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self._kernel_gradient_sink = None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -86,24 +89,22 @@ class Dense(Layer, _Activated):
         return specs
 
     def forward(self, x, training=False):
-        n = x.shape[0]
-        x2 = x.reshape(-1, self.input_shape[-1])
+        x2 = x if x.ndim == 2 else x.reshape(-1, self.input_shape[-1])
         rows = x2.shape[0]
         kernel = self.weights[0]
         bias = self.weights[1] if self.use_bias else None
         y = self._buffer("y", (rows, self.units))
         act = self._act
-        fuse = act not in (activations.SOFTMAX,) and not activations.needs_preactivation(act) and not self.emit_logits
-        if fuse:
-            _kernels.gemm(x2, kernel, y, bias=bias, act=act, act_alpha=self._alpha, n_threads=_threads())
+        if self._epilogue_act and not self.emit_logits:
+            _kernels.gemm(x2, kernel, y, False, False, False, bias, act, self._alpha, _threads())
             z = None
         else:
             z = y if (self.emit_logits or act == activations.SOFTMAX) else self._buffer("z", (rows, self.units))
-            _kernels.gemm(x2, kernel, z, bias=bias, n_threads=_threads())
+            _kernels.gemm(x2, kernel, z, False, False, False, bias, 0, 0.0, _threads())
             if not self.emit_logits:
                 self._activate(z, y)
         self._x, self._z, self._y = x2, z, y
-        return y.reshape((n,) + self.output_shape)
+        return y if x.ndim == 2 else y.reshape((x.shape[0],) + self.output_shape)
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
         dy = grad_out.reshape(-1, self.units)
@@ -113,17 +114,25 @@ class Dense(Layer, _Activated):
             dz = self._buffer("dz", dy.shape)
             self._activation_grad(self._z, self._y, dy, dz)
         nt = _threads()
+        # Set by a fused SGD training step (fastnn/_fused_step.py): the kernel's gradient goes straight into
+        # its update instead of the gradient arena.
+        sink = self._kernel_gradient_sink
         if self.trainable:
-            _kernels.gemm(self._x, dz, self.grads[0], trans_a=True, accumulate=accumulate, n_threads=nt)
+            if sink is None:
+                _kernels.gemm(self._x, dz, self.grads[0], True, False, accumulate, None, 0, 0.0, nt)
             if self.use_bias:
                 _kernels.colsum(dz, self.grads[1], accumulate, nt)
         elif not accumulate:
             self._zero_grads()
-        if not need_dx:
-            return None
-        dx = self._buffer("dx", self._x.shape)
-        _kernels.gemm(dz, self.weights[0], dx, trans_b=True, n_threads=nt)
-        return dx.reshape((grad_out.shape[0],) + self.input_shape)
+        dx = None
+        if need_dx:
+            dx = self._buffer("dx", self._x.shape)
+            _kernels.gemm(dz, self.weights[0], dx, False, True, False, None, 0, 0.0, nt)
+            if grad_out.ndim != 2:
+                dx = dx.reshape((grad_out.shape[0],) + self.input_shape)
+        if sink is not None and self.trainable:
+            sink(self._x, dz, nt)  # after dx, which needs the kernel from before the update
+        return dx
 
     def get_config(self):
         config = super().get_config()

@@ -66,7 +66,10 @@ class MaxPool2D(_Pooling2D):
         x = _contiguous_input(self, x)
         shape = (x.shape[0],) + self.output_shape
         y = self._buffer("y", shape)
-        self._argmax = self._buffer("argmax", shape, np.int32)
+        # backward needs where each max came from; inference only the values (backward after an inference
+        # pass, e.g. for a saliency map, finds the indices then)
+        self._x = x
+        self._argmax = self._buffer("argmax", shape, np.int32) if training else None
         _kernels.maxpool2d_forward(x, y, self._argmax, *self._geom, _threads())
         return y
 
@@ -74,6 +77,10 @@ class MaxPool2D(_Pooling2D):
         if not need_dx:
             return None
         dy = np.ascontiguousarray(grad_out, dtype=np.float32)
+        if self._argmax is None:
+            self._argmax = self._buffer("argmax", dy.shape, np.int32)
+            _kernels.maxpool2d_forward(self._x, self._buffer("y_again", dy.shape), self._argmax, *self._geom,
+                                       _threads())
         dx = self._buffer("dx", (dy.shape[0],) + self.input_shape)
         _kernels.maxpool2d_backward(dy, self._argmax, dx, _threads())
         return dx
