@@ -18,6 +18,7 @@ from . import _kernels
 _OMP_PAUSE_SOFT = 1  # omp_pause_resource_t in omp.h
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _SAMPLE_SECONDS = 0.05
+_ADAPTIVE = os.environ.get("FASTNN_ADAPTIVE_THREADS", "1").strip() != "0"  # "0": keep every thread under load
 _contention = [float("-inf"), False]  # when it was last sampled, and the answer
 
 
@@ -33,7 +34,10 @@ def contended():
     A parallel region ends when its slowest thread does, and a thread that waits for a CPU holds all the others:
     on a machine busy with other work, a 2-thread region can take a whole scheduler time slice. Training and
     inference steps then run on one thread (the same results: kernels never split a reduction).
+    FASTNN_ADAPTIVE_THREADS=0 turns this off.
     """
+    if not _ADAPTIVE:
+        return False
     now = time.monotonic()
     if now - _contention[0] >= _SAMPLE_SECONDS:
         _contention[0] = now
