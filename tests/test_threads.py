@@ -171,3 +171,24 @@ def test_child_process_can_use_the_kernels_after_fork(kernel, fork):
             + "kernel()\n" + textwrap.dedent(FORKS[fork]) + "kernel()\nprint('ok')\n")
     rc, out, err = run_python(code, FASTNN_NUM_THREADS="2")
     assert rc == 0 and out.strip() == "ok", err
+
+
+# ---- one thread under contention ---------------------------------------------------------------------
+def _fake_loadavg(running):
+    import io
+    return lambda path, mode="r": io.BytesIO(f"1.00 1.00 1.00 {running}/300 4242\n".encode())
+
+
+@pytest.mark.parametrize("running, adaptive, expected", [(1, True, False), (64, True, True), (64, False, False)])
+def test_contended_reads_runnable_tasks(monkeypatch, running, adaptive, expected):
+    from fastnn import _threads
+    monkeypatch.setattr(_threads, "open", _fake_loadavg(running), raising=False)
+    monkeypatch.setattr(_threads, "_ADAPTIVE", adaptive)
+    monkeypatch.setattr(_threads, "_contention", [float("-inf"), False])
+    assert _threads.contended() is expected
+
+
+def test_adaptive_threads_can_be_turned_off_from_the_environment():
+    rc, out, err = run_python("from fastnn import _threads; print(_threads._ADAPTIVE)", FASTNN_ADAPTIVE_THREADS="0")
+    assert rc == 0, err
+    assert out.strip() == "False"
