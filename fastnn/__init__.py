@@ -7,6 +7,7 @@ from . import activations, callbacks, datasets, initializers, layers, losses, me
 from .model import Sequential
 from .callbacks import History
 from .files import load_model
+from . import text
 
 _select_from_environment()
 _apply_environment()
@@ -14,3 +15,4 @@ _apply_environment()
 __all__ = ["__version__", "cpu_info", "set_num_threads", "get_num_threads", "set_seed", "Sequential", "History",
            "load_model", "callbacks", "layers", "losses", "metrics", "optimizers", "schedules", "initializers",
            "activations", "datasets", "ops"]
+__all__.append("text")
