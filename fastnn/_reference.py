@@ -230,3 +230,9 @@ def sgd_update(params, grads, velocity, learning_rate, momentum=0.0, nesterov=Fa
     velocity[...] = -g * lr + velocity * mom
     params += (-g * lr + velocity * mom) if nesterov else velocity
     return params
+
+
+# ---- recurrent cells and embeddings ---------------------------------------------------------------------
+
+from ._reference_recurrent import (embedding, embedding_backward, gru, gru_backward, lstm,  # noqa: E402,F401
+                                   lstm_backward, simple_rnn, simple_rnn_backward)

@@ -95,6 +95,31 @@ class RandomUniform(_Seeded):
         return self._rng().uniform(self.minval, self.maxval, size=shape).astype(np.float32)
 
 
+class Orthogonal(_Seeded):
+    """A (semi-)orthogonal matrix times `gain`, as Keras: the shape is seen as (prod(shape[:-1]), shape[-1]);
+    with more columns than rows the rows are orthonormal, else the columns (Keras' default for recurrent
+    kernels). From the QR decomposition of a standard normal matrix, signs fixed by R's diagonal."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+    def __call__(self, shape, fan_in, fan_out):
+        shape = tuple(int(d) for d in shape)
+        if len(shape) < 2:
+            raise ValueError(f"the orthogonal initializer needs a shape of rank >= 2, got {shape}")
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        a = self._rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(np.float32)
+
+
 def _truncated_normal(rng, shape, stddev):
     # The normal cut at two standard deviations has a stddev 0.8796 times the untruncated one; rescale so the
     # result has the requested stddev (Keras does the same).
@@ -116,6 +141,8 @@ _BY_NAME = {
     "he_uniform": HeUniform,
     "random_normal": RandomNormal,
     "random_uniform": RandomUniform,
+    "orthogonal": Orthogonal,
+    "uniform": RandomUniform,  # Keras' alias (Embedding's default): uniform in [-0.05, 0.05]
 }
 
 

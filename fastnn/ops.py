@@ -12,7 +12,11 @@ from ._ops_activation import (activation, activation_backward, column_sum, dropo
                               softmax_backward)
 from ._ops_loss import mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy
 from ._ops_optim import sgd_update
+from ._ops_recurrent import (embedding, embedding_backward, gru, gru_backward, lstm, lstm_backward, simple_rnn,
+                             simple_rnn_backward)
 
 __all__ = ["matmul", "activation", "activation_backward", "softmax", "softmax_backward", "column_sum", "dropout",
            "dropout_backward", "softmax_cross_entropy", "mean_squared_error", "sigmoid_binary_cross_entropy",
-           "sgd_update"]
+           "sgd_update",
+           "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward", "embedding",
+           "embedding_backward"]

@@ -33,3 +33,17 @@ def test_unknown_initializer_lists_names():
         initializers.get("xavier")
     with pytest.raises(ValueError, match="seed"):
         fastnn.set_seed(-1)
+
+
+def test_orthogonal_is_orthogonal_seeded_and_scaled():
+    from fastnn import initializers as I
+    wide = I.Orthogonal(seed=1)((4, 12), 4, 12)
+    np.testing.assert_allclose(wide @ wide.T, np.eye(4), atol=1e-5)
+    tall = I.Orthogonal(gain=2.0, seed=1)((9, 3), 9, 3)
+    np.testing.assert_allclose(tall.T @ tall, 4 * np.eye(3), atol=1e-5)
+    np.testing.assert_array_equal(I.Orthogonal(seed=5)((3, 3), 3, 3), I.Orthogonal(seed=5)((3, 3), 3, 3))
+    assert I.deserialize(I.serialize(I.Orthogonal(1.5, 2))).get_config() == {"gain": 1.5, "seed": 2}
+    with pytest.raises(ValueError, match="rank"):
+        I.Orthogonal()((3,), 3, 3)
+    uniform = I.get("uniform")((1000,), 1, 1)
+    assert -0.05 <= uniform.min() and uniform.max() <= 0.05

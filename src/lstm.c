@@ -1,0 +1,163 @@
+/* The LSTM cell, Keras layout: kernel (n_in, 4u), recurrent (u, 4u), bias (4u), gates i, f, c, o.
+ *   z = x_t @ kernel + h_{t-1} @ recurrent + bias = [z_i, z_f, z_c, z_o]
+ *   i, f, o = rec_act(z_i, z_f, z_o);  g = act(z_c);  c_t = f c_{t-1} + i g;  h_t = o act(c_t)
+ * Forward: one GEMM projects all time steps; per step one recurrent GEMM accumulating into the projection,
+ * then one pass per row turns z into the activated gates (kept for backward) and the new c and h.
+ * Backward: per step one pass per row computes dz from dh and dc, then one GEMM gives dh_{t-1} = dz @ R^T;
+ * the weight gradients are merged GEMMs after the loop (rnn.c).
+ */
+#include "fnn.h"
+#include "rnn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    fnn_rnn_dims d;
+    const float *recurrent, *rt, *dseq, *dh_last, *c_last_in;
+    float *gates, *h_prev, *c_prev, *h_last, *c_last, *seq, *dz;
+    int act, rec_act;
+} lstm_job;
+
+/* Row b at step s: z (4u, holding the pre-activations) becomes the activated gates; writes c_t and h_t. */
+static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t)
+{
+    const fnn_rnn_dims *d = &j->d;
+    int64_t u = d->units;
+    float *z = j->gates + fnn_rnn_row(d, b, t, 4 * u);
+    float *ig = z, *fg = z + u, *gg = z + 2 * u, *og = z + 3 * u;
+    const float *cp = j->c_prev + fnn_rnn_row(d, b, t, u);
+    float *cn = fnn_rnn_next_state(d, j->c_prev, j->c_last, b, s);
+    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s);
+    ew->act_forward(2 * u, ig, NULL, ig, j->rec_act, 0.0f);
+    ew->act_forward(u, gg, NULL, gg, j->act, 0.0f);
+    ew->act_forward(u, og, NULL, og, j->rec_act, 0.0f);
+    for (int64_t k = 0; k < u; k++)
+        cn[k] = fg[k] * cp[k] + ig[k] * gg[k];
+    ew->act_forward(u, cn, NULL, hn, j->act, 0.0f);
+    for (int64_t k = 0; k < u; k++)
+        hn[k] *= og[k];
+    if (j->seq)
+        memcpy(j->seq + fnn_rnn_row(d, b, s, u), hn, (size_t)u * sizeof(float));
+}
+
+static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
+{
+    const lstm_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t u = d->units, rows = b1 - b0;
+    (void)scratch;
+    for (int64_t s = 0; s < d->steps; s++) {
+        int64_t t = fnn_rnn_time(d, s);
+        fnn_gemm_f32(rows, 4 * u, u, j->h_prev + fnn_rnn_row(d, b0, t, u), d->steps * u, 0, j->recurrent, 4 * u,
+                     0, j->gates + fnn_rnn_row(d, b0, t, 4 * u), d->steps * 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+        for (int64_t b = b0; b < b1; b++)
+            lstm_cell_forward(j, ew, b, s, t);
+    }
+}
+
+int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                         const float *kernel, const float *recurrent, const float *bias, const float *h0,
+                         const float *c0, int act, int rec_act, int go_backwards, float *gates, float *h_prev,
+                         float *c_prev, float *h_last, float *c_last, float *seq, int n_threads)
+{
+    lstm_job j = {{batch, steps, n_in, units, 4 * units, go_backwards != 0}, recurrent, NULL, NULL, NULL, NULL,
+                  gates, h_prev, c_prev, h_last, c_last, seq, NULL, act, rec_act};
+    if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
+        return FNN_EBADARG;
+    if (batch == 0 || steps == 0)
+        return FNN_OK;
+    int st = fnn_rnn_project(&j.d, x, kernel, bias, gates, n_threads);
+    if (st != FNN_OK)
+        return st;
+    fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
+    fnn_rnn_initial_state(&j.d, c0, c_prev, 0, batch);
+    return fnn_rnn_run_slices(&j.d, n_threads, 0, lstm_forward_slice, &j);
+}
+
+/* Row b at step s: from dh (d loss / d h_t, all paths) and dc (d loss / d c_t through c_{t+1}), writes
+ * dz = d loss / d z_t and leaves dc = d loss / d c_{t-1}. tmp holds 2u floats. */
+static void lstm_cell_backward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t,
+                               const float *dh, float *dc, float *tmp)
+{
+    const fnn_rnn_dims *d = &j->d;
+    int64_t u = d->units;
+    const float *z = j->gates + fnn_rnn_row(d, b, t, 4 * u);
+    const float *ig = z, *fg = z + u, *gg = z + 2 * u, *og = z + 3 * u;
+    const float *cp = j->c_prev + fnn_rnn_row(d, b, t, u);
+    const float *cn = fnn_rnn_next_state_c(d, j->c_prev, j->c_last_in, b, s);
+    float *dz = j->dz + fnn_rnn_row(d, b, t, 4 * u);
+    float *di = dz, *df = dz + u, *dg = dz + 2 * u, *dout = dz + 3 * u;
+    float *tc = tmp, *dtc = tmp + u;
+    ew->act_forward(u, cn, NULL, tc, j->act, 0.0f);
+    for (int64_t k = 0; k < u; k++)
+        dtc[k] = dh[k] * og[k];
+    ew->act_backward(u, NULL, tc, dtc, dtc, j->act, 0.0f);
+    for (int64_t k = 0; k < u; k++) {
+        float dck = dc[k] + dtc[k];
+        dout[k] = dh[k] * tc[k];
+        di[k] = dck * gg[k];
+        df[k] = dck * cp[k];
+        dg[k] = dck * ig[k];
+        dc[k] = dck * fg[k];
+    }
+    ew->act_backward(2 * u, NULL, ig, di, di, j->rec_act, 0.0f);
+    ew->act_backward(u, NULL, gg, dg, dg, j->act, 0.0f);
+    ew->act_backward(u, NULL, og, dout, dout, j->rec_act, 0.0f);
+}
+
+/* scratch: dh and dc for the slice's rows, then 2u floats. */
+static void lstm_backward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
+{
+    const lstm_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t u = d->units, rows = b1 - b0;
+    float *dh = scratch, *dc = scratch + rows * u, *tmp = scratch + 2 * rows * u;
+    if (j->dh_last)
+        memcpy(dh, j->dh_last + b0 * u, (size_t)(rows * u) * sizeof(float));
+    else
+        memset(dh, 0, (size_t)(rows * u) * sizeof(float));
+    memset(dc, 0, (size_t)(rows * u) * sizeof(float));
+    for (int64_t s = d->steps - 1; s >= 0; s--) {
+        int64_t t = fnn_rnn_time(d, s);
+        for (int64_t b = b0; b < b1; b++) {
+            float *dhb = dh + (b - b0) * u;
+            if (j->dseq) {
+                const float *g = j->dseq + fnn_rnn_row(d, b, s, u);
+                for (int64_t k = 0; k < u; k++)
+                    dhb[k] += g[k];
+            }
+            lstm_cell_backward(j, ew, b, s, t, dhb, dc + (b - b0) * u, tmp);
+        }
+        if (s > 0)
+            fnn_gemm_f32(rows, u, 4 * u, j->dz + fnn_rnn_row(d, b0, t, 4 * u), d->steps * 4 * u, 0, j->rt, u, 0,
+                         dh, u, 0, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+    }
+}
+
+int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                          const float *kernel, const float *recurrent, const float *gates, const float *h_prev,
+                          const float *c_prev, const float *c_last, const float *dseq, const float *dh_last,
+                          int act, int rec_act, int go_backwards, float *dz, float *dx, float *dkernel,
+                          float *drecurrent, float *dbias, int accumulate, int n_threads)
+{
+    lstm_job j = {{batch, steps, n_in, units, 4 * units, go_backwards != 0}, recurrent, NULL, dseq, dh_last,
+                  c_last, (float *)gates, (float *)h_prev, (float *)c_prev, NULL, NULL, NULL, dz, act, rec_act};
+    if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
+        return FNN_EBADARG;
+    float *rt = malloc((size_t)(4 * units * units) * sizeof(float));
+    if (!rt)
+        return FNN_ENOMEM;
+    fnn_rnn_transpose(units, 4 * units, recurrent, rt);
+    j.rt = rt;
+    int st = FNN_OK;
+    if (batch > 0 && steps > 0)
+        st = fnn_rnn_run_slices(&j.d, n_threads, (2 * batch + 2) * units, lstm_backward_slice, &j);
+    if (st == FNN_OK)
+        st = fnn_rnn_weight_grads(&j.d, x, kernel, h_prev, dz, dz, dx, dkernel, drecurrent, dbias, NULL,
+                                  accumulate, n_threads);
+    free(rt);
+    return st;
+}

@@ -1,0 +1,221 @@
+/* The machinery every recurrent kernel shares (rnn_internal.h), and the SimpleRNN cell:
+ *   h_t = act(x_t @ kernel + h_{t-1} @ recurrent + bias)
+ * Forward: one GEMM projects every time step's input, then per step one recurrent GEMM accumulating into the
+ * projection and one activation pass. Backward (through time): per step dz = dh * act'(h) and one GEMM for
+ * dh_{t-1} = dz @ recurrent^T (against a transposed copy, so no GEMM packs it again at every step); the
+ * weight gradients are merged GEMMs over all steps after the loop.
+ */
+#include "fnn.h"
+#include "rnn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Below this many multiply-adds in the recurrent GEMMs a whole sequence runs on one thread. */
+#define RNN_PARALLEL_MIN_MACS 1000000.0
+
+int fnn_rnn_dims_check(const fnn_rnn_dims *d, int gates)
+{
+    if (d->batch < 0 || d->steps < 0 || d->n_in < 0 || d->units < 1 || d->width != gates * d->units)
+        return FNN_EBADARG;
+    return FNN_OK;
+}
+
+int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
+                       void *ctx)
+{
+    double macs = (double)d->batch * d->steps * d->units * d->width;
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (nt > d->batch)
+        nt = (int)d->batch;
+    if (macs < RNN_PARALLEL_MIN_MACS || nt < 1)
+        nt = 1;
+    int64_t per = (scratch_per_thread + 15) / 16 * 16;
+    float *scratch = NULL;
+    if (per > 0) {
+        scratch = aligned_alloc(64, (size_t)(per * nt) * sizeof(float));
+        if (!scratch)
+            return FNN_ENOMEM;
+    }
+    if (nt == 1) {
+        unsigned fpu = fnn_fpu_enter();
+        fn(ctx, 0, d->batch, scratch);
+        fnn_fpu_leave(fpu);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            unsigned fpu = fnn_fpu_enter();
+            int t = 0, team = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            team = omp_get_num_threads();
+#endif
+            /* A smaller team than asked for still covers every row: thread t takes the parts t, t + team, ... */
+            for (int p = t; p < nt; p += team) {
+                int64_t b0 = d->batch * p / nt, b1 = d->batch * (p + 1) / nt;
+                if (b1 > b0)
+                    fn(ctx, b0, b1, scratch ? scratch + per * t : NULL);
+            }
+            fnn_fpu_leave(fpu);
+        }
+    }
+    free(scratch);
+    return FNN_OK;
+}
+
+int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *bias, float *gates,
+                    int n_threads)
+{
+    return fnn_gemm_f32(d->batch * d->steps, d->width, d->n_in, x, d->n_in > 0 ? d->n_in : 1, 0, kernel,
+                        d->width, 0, gates, d->width, 0, bias, FNN_ACT_LINEAR, 0.0f, n_threads);
+}
+
+void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *entering, int64_t b0, int64_t b1)
+{
+    int64_t t0 = fnn_rnn_time(d, 0);
+    for (int64_t b = b0; b < b1; b++) {
+        float *dst = entering + fnn_rnn_row(d, b, t0, d->units);
+        if (h0)
+            memcpy(dst, h0 + b * d->units, (size_t)d->units * sizeof(float));
+        else
+            memset(dst, 0, (size_t)d->units * sizeof(float));
+    }
+}
+
+void fnn_rnn_transpose(int64_t rows, int64_t cols, const float *src, float *dst)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += 32)
+        for (int64_t j0 = 0; j0 < cols; j0 += 32)
+            for (int64_t i = i0; i < rows && i < i0 + 32; i++)
+                for (int64_t j = j0; j < cols && j < j0 + 32; j++)
+                    dst[j * rows + i] = src[i * cols + j];
+}
+
+int fnn_rnn_weight_grads(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *h_prev,
+                         const float *dzx, const float *dzr, float *dx, float *dkernel, float *drecurrent,
+                         float *dbias_in, float *dbias_rec, int accumulate, int n_threads)
+{
+    int64_t rows = d->batch * d->steps, w = d->width, h = d->units, n_in = d->n_in;
+    int st = FNN_OK;
+    if (n_in > 0 && dkernel)
+        st = fnn_gemm_f32(n_in, w, rows, x, n_in, 1, dzx, w, 0, dkernel, w, accumulate, NULL, FNN_ACT_LINEAR,
+                          0.0f, n_threads);
+    if (st == FNN_OK && drecurrent)
+        st = fnn_gemm_f32(h, w, rows, h_prev, h, 1, dzr, w, 0, drecurrent, w, accumulate, NULL, FNN_ACT_LINEAR,
+                          0.0f, n_threads);
+    if (st == FNN_OK && dbias_in)
+        st = fnn_colsum_f32(rows, w, dzx, w, dbias_in, accumulate, n_threads);
+    if (st == FNN_OK && dbias_rec)
+        st = fnn_colsum_f32(rows, w, dzr, w, dbias_rec, accumulate, n_threads);
+    if (st == FNN_OK && dx && n_in > 0)
+        st = fnn_gemm_f32(rows, n_in, w, dzx, w, 0, kernel, w, 1, dx, n_in, 0, NULL, FNN_ACT_LINEAR, 0.0f,
+                          n_threads);
+    return st;
+}
+
+/* ---- SimpleRNN ------------------------------------------------------------------------------------------ */
+typedef struct {
+    fnn_rnn_dims d;
+    const float *recurrent, *rt, *dseq, *dh_last;
+    float *gates, *h_prev, *h_last, *seq, *dz;
+    int act;
+} simple_job;
+
+static void simple_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
+{
+    const simple_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t h = d->units, rows = b1 - b0;
+    (void)scratch;
+    for (int64_t s = 0; s < d->steps; s++) {
+        int64_t t = fnn_rnn_time(d, s);
+        float *z = j->gates + fnn_rnn_row(d, b0, t, h);
+        fnn_gemm_f32(rows, h, h, j->h_prev + fnn_rnn_row(d, b0, t, h), d->steps * h, 0, j->recurrent, h, 0, z,
+                     d->steps * h, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+        for (int64_t b = b0; b < b1; b++) {
+            float *zb = j->gates + fnn_rnn_row(d, b, t, h);
+            ew->act_forward(h, zb, NULL, zb, j->act, 0.0f);
+            memcpy(fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s), zb, (size_t)h * sizeof(float));
+            if (j->seq)
+                memcpy(j->seq + fnn_rnn_row(d, b, s, h), zb, (size_t)h * sizeof(float));
+        }
+    }
+}
+
+int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                               const float *kernel, const float *recurrent, const float *bias, const float *h0,
+                               int act, int go_backwards, float *gates, float *h_prev, float *h_last, float *seq,
+                               int n_threads)
+{
+    simple_job j = {{batch, steps, n_in, units, units, go_backwards != 0}, recurrent, NULL, NULL, NULL,
+                    gates, h_prev, h_last, seq, NULL, act};
+    if (fnn_rnn_dims_check(&j.d, 1) || !fnn_rnn_act_ok(act))
+        return FNN_EBADARG;
+    if (batch == 0 || steps == 0)
+        return FNN_OK;
+    int st = fnn_rnn_project(&j.d, x, kernel, bias, gates, n_threads);
+    if (st != FNN_OK)
+        return st;
+    fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
+    return fnn_rnn_run_slices(&j.d, n_threads, 0, simple_forward_slice, &j);
+}
+
+static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
+{
+    const simple_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t h = d->units, rows = b1 - b0;
+    for (int64_t b = b0; b < b1; b++) {
+        float *dhb = dh + (b - b0) * h;
+        if (j->dh_last)
+            memcpy(dhb, j->dh_last + b * h, (size_t)h * sizeof(float));
+        else
+            memset(dhb, 0, (size_t)h * sizeof(float));
+    }
+    for (int64_t s = d->steps - 1; s >= 0; s--) {
+        int64_t t = fnn_rnn_time(d, s);
+        for (int64_t b = b0; b < b1; b++) {
+            float *dhb = dh + (b - b0) * h;
+            if (j->dseq) {
+                const float *g = j->dseq + fnn_rnn_row(d, b, s, h);
+                for (int64_t k = 0; k < h; k++)
+                    dhb[k] += g[k];
+            }
+            ew->act_backward(h, NULL, j->gates + fnn_rnn_row(d, b, t, h), dhb, j->dz + fnn_rnn_row(d, b, t, h),
+                             j->act, 0.0f);
+        }
+        if (s > 0)
+            fnn_gemm_f32(rows, h, h, j->dz + fnn_rnn_row(d, b0, t, h), d->steps * h, 0, j->rt, h, 0, dh, h, 0,
+                         NULL, FNN_ACT_LINEAR, 0.0f, 1);
+    }
+}
+
+int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                                const float *kernel, const float *recurrent, const float *gates,
+                                const float *h_prev, const float *dseq, const float *dh_last, int act,
+                                int go_backwards, float *dz, float *dx, float *dkernel, float *drecurrent,
+                                float *dbias, int accumulate, int n_threads)
+{
+    simple_job j = {{batch, steps, n_in, units, units, go_backwards != 0}, recurrent, NULL, dseq, dh_last,
+                    (float *)gates, (float *)h_prev, NULL, NULL, dz, act};
+    if (fnn_rnn_dims_check(&j.d, 1) || !fnn_rnn_act_ok(act))
+        return FNN_EBADARG;
+    float *rt = malloc((size_t)(units * units) * sizeof(float));
+    if (!rt)
+        return FNN_ENOMEM;
+    fnn_rnn_transpose(units, units, recurrent, rt);
+    j.rt = rt;
+    int st = FNN_OK;
+    if (batch > 0 && steps > 0)
+        st = fnn_rnn_run_slices(&j.d, n_threads, (batch + 1) * units, simple_backward_slice, &j);
+    if (st == FNN_OK)
+        st = fnn_rnn_weight_grads(&j.d, x, kernel, h_prev, dz, dz, dx, dkernel, drecurrent, dbias, NULL,
+                                  accumulate, n_threads);
+    free(rt);
+    return st;
+}
