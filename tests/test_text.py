@@ -204,10 +204,12 @@ def test_one_hot_input_and_logit_output_models():
 
 def test_low_temperature_picks_the_most_likely_character():
     model = char_model()
-    generated = text.generate(model, VOCAB, "a", 12, temperature=1e-4, seed=0)
+    generated = text.generate(model, VOCAB, "a", 12, temperature=1e-6, seed=0)
     twin = same_network(model, len(generated))
     probs = twin.predict(VOCAB.encode("a" + generated[:-1])[None])[0]
-    assert VOCAB.decode(probs.argmax(axis=-1)) == generated
+    chosen = probs[np.arange(len(generated)), VOCAB.encode(generated)]
+    # the most likely character, or one within float rounding of it (a random model has near-ties)
+    np.testing.assert_array_less(probs.max(axis=-1) * (1 - 1e-5), chosen)
 
 
 def test_flags_states_and_predictions_are_restored():

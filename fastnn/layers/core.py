@@ -86,7 +86,6 @@ class Dense(Layer, _Activated):
         return specs
 
     def forward(self, x, training=False):
-        n = x.shape[0]
         x2 = x.reshape(-1, self.input_shape[-1])
         rows = x2.shape[0]
         kernel = self.weights[0]
@@ -103,7 +102,7 @@ class Dense(Layer, _Activated):
             if not self.emit_logits:
                 self._activate(z, y)
         self._x, self._z, self._y = x2, z, y
-        return y.reshape((n,) + self.output_shape)
+        return y.reshape(x.shape[:-1] + (self.units,))  # leading axes as given: any sequence length
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
         dy = grad_out.reshape(-1, self.units)
@@ -123,7 +122,7 @@ class Dense(Layer, _Activated):
             return None
         dx = self._buffer("dx", self._x.shape)
         _kernels.gemm(dz, self.weights[0], dx, trans_b=True, n_threads=nt)
-        return dx.reshape((grad_out.shape[0],) + self.input_shape)
+        return dx.reshape(grad_out.shape[:-1] + (self.input_shape[-1],))
 
     def get_config(self):
         config = super().get_config()
