@@ -268,3 +268,25 @@ def test_generate_rejects_bad_input():
 def test_module_example_runs():
     import doctest
     assert doctest.testmod(text, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_small_char_model_learns_shakespeare(shared_data_file):
+    """A fixed slice of the corpus, a few seconds of training: the next-character loss falls well below
+    chance (log 58 = 4.06 nats) and below what character frequencies alone give (about 3.3 nats)."""
+    corpus = shared_data_file("tinyshakespeare/input.txt").read_text(encoding="utf-8")[:30000]
+    vocab = text.CharVocabulary(corpus)
+    ids = vocab.encode(corpus)
+    x, y = text.sequence_dataset(ids[:27000], 50, stride=10)
+    x_val, y_val = text.sequence_dataset(ids[27000:], 50)
+    fastnn.set_seed(0)
+    model = fastnn.Sequential([layers.Input((50,)), layers.Embedding(vocab.size, 16),
+                               layers.LSTM(96, return_sequences=True),
+                               layers.Dense(vocab.size, activation="softmax")])
+    model.compile(fastnn.optimizers.Adam(1e-2, global_clipnorm=5.0), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=4, verbose=0, validation_data=(x_val, y_val))
+    val_loss = history.history["val_loss"]
+    assert val_loss[-1] < 2.1 and val_loss[-1] < val_loss[0], val_loss
+    assert history.history["val_accuracy"][-1] > 0.38, history.history
+    sample = text.generate(model, vocab, "ROMEO:\n", 200, temperature=0.5, seed=0)
+    assert len(sample) == 200 and " " in sample
