@@ -37,6 +37,8 @@ class CharLSTM(nn.Module):
             self.lstm.bias_hh_l0.zero_()
             self.head.weight.copy_(torch.from_numpy(w[4].T.copy()))
             self.head.bias.copy_(torch.from_numpy(w[5]))
+        # Keras has one LSTM bias; PyTorch's second one, trained too, would double the bias's Adam steps
+        self.lstm.bias_hh_l0.requires_grad_(False)
 
 
 def validation_loss(model, x_val, y_val, batch_size):
@@ -64,8 +66,8 @@ def main(spec_path, result_path):
     model = CharLSTM(recipe["vocab_size"], recipe["embedding_dim"], recipe["units"])
     model.load_keras_weights(weights)
     beta_1, beta_2, epsilon = recipe["beta_1"], recipe["beta_2"], recipe["epsilon"]
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["learning_rate"], betas=(beta_1, beta_2))
-    params = list(model.parameters())
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=recipe["learning_rate"], betas=(beta_1, beta_2))
     budget = recipe["minutes"] * 60.0
     batch = recipe["batch_size"]
     n = len(x_train)
