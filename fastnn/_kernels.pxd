@@ -93,31 +93,31 @@ cdef extern from "fnn.h" nogil:
 
     int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                                    const float *kernel, const float *recurrent, const float *bias, const float *h0,
-                                   int act, int go_backwards, float *gates, float *h_prev, float *h_last,
+                                   int act, int go_backwards, float *xt, float *gates, float *h_prev, float *h_last,
                                    float *seq, int n_threads)
-    int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+    int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                                     const float *kernel, const float *recurrent, const float *gates,
                                     const float *h_prev, const float *dseq, const float *dh_last, int act,
-                                    int go_backwards, float *dz, float *dx, float *dkernel, float *drecurrent,
-                                    float *dbias, int accumulate, int n_threads)
+                                    int go_backwards, float *dz, float *dxt, float *dx, float *dkernel,
+                                    float *drecurrent, float *dbias, int accumulate, int n_threads)
     int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                              const float *kernel, const float *recurrent, const float *bias, const float *h0,
-                             const float *c0, int act, int rec_act, int go_backwards, float *gates, float *h_prev,
-                             float *c_prev, float *h_last, float *c_last, float *seq, int n_threads)
-    int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                             const float *c0, int act, int rec_act, int go_backwards, float *xt, float *gates,
+                             float *h_prev, float *c_prev, float *h_last, float *c_last, float *seq, int n_threads)
+    int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                               const float *kernel, const float *recurrent, const float *gates, const float *h_prev,
                               const float *c_prev, const float *c_last, const float *dseq, const float *dh_last,
-                              int act, int rec_act, int go_backwards, float *dz, float *dx, float *dkernel,
+                              int act, int rec_act, int go_backwards, float *dz, float *dxt, float *dx, float *dkernel,
                               float *drecurrent, float *dbias, int accumulate, int n_threads)
     int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                             const float *kernel, const float *recurrent, const float *bias, const float *h0, int act,
-                            int rec_act, int go_backwards, float *gates, float *rec_h, float *h_prev, float *h_last,
-                            float *seq, int n_threads)
-    int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                            int rec_act, int go_backwards, float *xt, float *gates, float *rec_h, float *h_prev,
+                            float *h_last, float *seq, int n_threads)
+    int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                              const float *kernel, const float *recurrent, const float *gates, const float *rec_h,
                              const float *h_prev, const float *dseq, const float *dh_last, int act, int rec_act,
-                             int go_backwards, float *dzx, float *dzr, float *dx, float *dkernel, float *drecurrent,
-                             float *dbias, int accumulate, int n_threads)
+                             int go_backwards, float *dzx, float *dzr, float *dxt, float *dx, float *dkernel,
+                             float *drecurrent, float *dbias, int accumulate, int n_threads)
 
     int fnn_embedding_forward_f32(int64_t n, int64_t vocab, int64_t dim, const int64_t *ids, const float *table,
                                   float *y, int n_threads)

@@ -57,13 +57,19 @@ def _codes(activation, recurrent_activation=None):
                                                                           "recurrent_activation")[1])
 
 
+def _buffers(x, units, *gates):
+    """The time-major copy of x, then one (steps, batch, g * units) buffer per g in `gates`."""
+    b, t = x.shape[:2]
+    return [np.empty((t, b, x.shape[2]), np.float32)] + [np.empty((t, b, g * units), np.float32) for g in gates]
+
+
 def _run_simple(x, kernel, rec, bias, h0, act, go_backwards):
     b, t, u = x.shape[0], x.shape[1], rec.shape[0]
-    gates, h_prev = np.empty((b, t, u), np.float32), np.empty((b, t, u), np.float32)
+    xt, gates, h_prev = _buffers(x, u, 1, 1)
     seq, h = np.empty((b, t, u), np.float32), np.empty((b, u), np.float32)
-    _kernels.simple_rnn_forward(x, kernel, rec, bias, h0, act, go_backwards, gates, h_prev, h, seq,
+    _kernels.simple_rnn_forward(x, kernel, rec, bias, h0, act, go_backwards, xt, gates, h_prev, h, seq,
                                 effective_threads())
-    return seq, h, gates, h_prev
+    return seq, h, xt, gates, h_prev
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh", go_backwards=False):
@@ -105,8 +111,9 @@ def _grads_in(x, units, d_sequences, d_last):
 
 
 def _grads_out(x, kernel, rec, bias):
-    return (np.empty_like(x), np.empty_like(kernel), np.empty_like(rec),
-            None if bias is None else np.empty_like(bias))
+    """dxt (the time-major workspace), dx, dkernel, drecurrent, dbias."""
+    return (np.empty((x.shape[1], x.shape[0], x.shape[2]), np.float32), np.empty_like(x), np.empty_like(kernel),
+            np.empty_like(rec), None if bias is None else np.empty_like(bias))
 
 
 def simple_rnn_backward(x, kernel, recurrent_kernel, bias, d_sequences, d_last, initial_state=None,
@@ -116,21 +123,20 @@ def simple_rnn_backward(x, kernel, recurrent_kernel, bias, d_sequences, d_last, 
     x, kernel, rec, bias, (h0,) = _cell_args("simple_rnn", x, kernel, recurrent_kernel, bias, initial_state)
     act = _codes(activation)
     dseq, dh = _grads_in(x, rec.shape[0], d_sequences, d_last)
-    _, _, gates, h_prev = _run_simple(x, kernel, rec, bias, h0, act, bool(go_backwards))
-    dx, dk, dr, db = _grads_out(x, kernel, rec, bias)
-    _kernels.simple_rnn_backward(x, kernel, rec, gates, h_prev, dseq, dh, act, bool(go_backwards),
-                                 np.empty_like(gates), dx, dk, dr, db, False, effective_threads())
+    _, _, xt, gates, h_prev = _run_simple(x, kernel, rec, bias, h0, act, bool(go_backwards))
+    dxt, dx, dk, dr, db = _grads_out(x, kernel, rec, bias)
+    _kernels.simple_rnn_backward(xt, kernel, rec, gates, h_prev, dseq, dh, act, bool(go_backwards),
+                                 np.empty_like(gates), dxt, dx, dk, dr, db, False, effective_threads())
     return dx, dk, dr, db
 
 
 def _run_lstm(x, kernel, rec, bias, h0, c0, act, rec_act, go_backwards):
     b, t, u = x.shape[0], x.shape[1], rec.shape[0]
-    gates = np.empty((b, t, 4 * u), np.float32)
-    h_prev, c_prev, seq = (np.empty((b, t, u), np.float32) for _ in range(3))
-    h, c = np.empty((b, u), np.float32), np.empty((b, u), np.float32)
-    _kernels.lstm_forward(x, kernel, rec, bias, h0, c0, act, rec_act, go_backwards, gates, h_prev, c_prev, h, c,
-                          seq, effective_threads())
-    return seq, h, c, gates, h_prev, c_prev
+    xt, gates, h_prev, c_prev = _buffers(x, u, 4, 1, 1)
+    seq, h, c = np.empty((b, t, u), np.float32), np.empty((b, u), np.float32), np.empty((b, u), np.float32)
+    _kernels.lstm_forward(x, kernel, rec, bias, h0, c0, act, rec_act, go_backwards, xt, gates, h_prev, c_prev, h,
+                          c, seq, effective_threads())
+    return seq, h, c, xt, gates, h_prev, c_prev
 
 
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
@@ -161,21 +167,20 @@ def lstm_backward(x, kernel, recurrent_kernel, bias, d_sequences, d_last, initia
     x, kernel, rec, bias, (h0, c0) = _cell_args("lstm", x, kernel, recurrent_kernel, bias, initial_state)
     act, rec_act = _codes(activation, recurrent_activation)
     dseq, dh = _grads_in(x, rec.shape[0], d_sequences, d_last)
-    _, _, c, gates, h_prev, c_prev = _run_lstm(x, kernel, rec, bias, h0, c0, act, rec_act, bool(go_backwards))
-    dx, dk, dr, db = _grads_out(x, kernel, rec, bias)
-    _kernels.lstm_backward(x, kernel, rec, gates, h_prev, c_prev, c, dseq, dh, act, rec_act, bool(go_backwards),
-                           np.empty_like(gates), dx, dk, dr, db, False, effective_threads())
+    _, _, c, xt, gates, h_prev, c_prev = _run_lstm(x, kernel, rec, bias, h0, c0, act, rec_act, bool(go_backwards))
+    dxt, dx, dk, dr, db = _grads_out(x, kernel, rec, bias)
+    _kernels.lstm_backward(xt, kernel, rec, gates, h_prev, c_prev, c, dseq, dh, act, rec_act, bool(go_backwards),
+                           np.empty_like(gates), dxt, dx, dk, dr, db, False, effective_threads())
     return dx, dk, dr, db
 
 
 def _run_gru(x, kernel, rec, bias, h0, act, rec_act, go_backwards):
     b, t, u = x.shape[0], x.shape[1], rec.shape[0]
-    gates = np.empty((b, t, 3 * u), np.float32)
-    rec_h, h_prev, seq = (np.empty((b, t, u), np.float32) for _ in range(3))
-    h = np.empty((b, u), np.float32)
-    _kernels.gru_forward(x, kernel, rec, bias, h0, act, rec_act, go_backwards, gates, rec_h, h_prev, h, seq,
+    xt, gates, rec_h, h_prev = _buffers(x, u, 3, 1, 1)
+    seq, h = np.empty((b, t, u), np.float32), np.empty((b, u), np.float32)
+    _kernels.gru_forward(x, kernel, rec, bias, h0, act, rec_act, go_backwards, xt, gates, rec_h, h_prev, h, seq,
                          effective_threads())
-    return seq, h, gates, rec_h, h_prev
+    return seq, h, xt, gates, rec_h, h_prev
 
 
 def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
@@ -197,10 +202,11 @@ def gru_backward(x, kernel, recurrent_kernel, bias, d_sequences, d_last, initial
     x, kernel, rec, bias, (h0,) = _cell_args("gru", x, kernel, recurrent_kernel, bias, initial_state)
     act, rec_act = _codes(activation, recurrent_activation)
     dseq, dh = _grads_in(x, rec.shape[0], d_sequences, d_last)
-    _, _, gates, rec_h, h_prev = _run_gru(x, kernel, rec, bias, h0, act, rec_act, bool(go_backwards))
-    dx, dk, dr, db = _grads_out(x, kernel, rec, bias)
-    _kernels.gru_backward(x, kernel, rec, gates, rec_h, h_prev, dseq, dh, act, rec_act, bool(go_backwards),
-                          np.empty_like(gates), np.empty_like(gates), dx, dk, dr, db, False, effective_threads())
+    _, _, xt, gates, rec_h, h_prev = _run_gru(x, kernel, rec, bias, h0, act, rec_act, bool(go_backwards))
+    dxt, dx, dk, dr, db = _grads_out(x, kernel, rec, bias)
+    _kernels.gru_backward(xt, kernel, rec, gates, rec_h, h_prev, dseq, dh, act, rec_act, bool(go_backwards),
+                          np.empty_like(gates), np.empty_like(gates), dxt, dx, dk, dr, db, False,
+                          effective_threads())
     return dx, dk, dr, db
 
 

@@ -177,6 +177,12 @@ class Sequential(training.TrainingMixin):
             raise ValueError(f"state dict keys do not match: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
         self.set_weights([state[key] for key in own])
 
+    def reset_states(self):
+        """Zero the carried states of every stateful recurrent layer (Keras' `model.reset_states()`)."""
+        for layer in self._layers:
+            if getattr(layer, "stateful", False) or getattr(getattr(layer, "forward_layer", None), "stateful", False):
+                layer.reset_states()
+
     def train(self, mode=True):
         """PyTorch habit: calls of the model (`model(x)`) run in training mode (dropout active)."""
         self.training = bool(mode)

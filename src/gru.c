@@ -36,7 +36,7 @@ static void gru_cell_forward(const gru_job *j, const struct fnn_ew *ew, int64_t 
     for (int64_t k = 0; k < u; k++)
         hn[k] = zg[k] * hp[k] + (1.0f - zg[k]) * ng[k];
     if (j->seq)
-        memcpy(j->seq + fnn_rnn_row(d, b, s, u), hn, (size_t)u * sizeof(float));
+        memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u), hn, (size_t)u * sizeof(float));
 }
 
 static void gru_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
@@ -44,14 +44,14 @@ static void gru_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
     const gru_job *j = ctx;
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
-    int64_t u = d->units, rows = b1 - b0, ldh = d->steps * u;
+    int64_t u = d->units, rows = b1 - b0, ldh = u;
     const float *rb = j->rec_bias;
     (void)scratch;
     for (int64_t s = 0; s < d->steps; s++) {
         int64_t t = fnn_rnn_time(d, s);
         const float *hp = j->h_prev + fnn_rnn_row(d, b0, t, u);
         fnn_gemm_f32(rows, 2 * u, u, hp, ldh, 0, j->recurrent, 3 * u, 0, j->gates + fnn_rnn_row(d, b0, t, 3 * u),
-                     d->steps * 3 * u, 1, rb, FNN_ACT_LINEAR, 0.0f, 1);
+                     3 * u, 1, rb, FNN_ACT_LINEAR, 0.0f, 1);
         fnn_gemm_f32(rows, u, u, hp, ldh, 0, j->recurrent + 2 * u, 3 * u, 0, j->rec_h + fnn_rnn_row(d, b0, t, u),
                      ldh, 0, rb ? rb + 2 * u : NULL, FNN_ACT_LINEAR, 0.0f, 1);
         for (int64_t b = b0; b < b1; b++)
@@ -61,8 +61,8 @@ static void gru_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
 
 int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                         const float *kernel, const float *recurrent, const float *bias, const float *h0, int act,
-                        int rec_act, int go_backwards, float *gates, float *rec_h, float *h_prev, float *h_last,
-                        float *seq, int n_threads)
+                        int rec_act, int go_backwards, float *xt, float *gates, float *rec_h, float *h_prev,
+                        float *h_last, float *seq, int n_threads)
 {
     gru_job j = {{batch, steps, n_in, units, 3 * units, go_backwards != 0}, recurrent,
                  bias ? bias + 3 * units : NULL, NULL, NULL, NULL, gates, rec_h, h_prev, h_last, seq, NULL, NULL,
@@ -71,7 +71,9 @@ int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t unit
         return FNN_EBADARG;
     if (batch == 0 || steps == 0)
         return FNN_OK;
-    int st = fnn_rnn_project(&j.d, x, kernel, bias, gates, n_threads);
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
+    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
     fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
@@ -117,23 +119,23 @@ static void gru_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * u;
             if (j->dseq) {
-                const float *gs = j->dseq + fnn_rnn_row(d, b, s, u);
+                const float *gs = j->dseq + fnn_rnn_seq_row(d, b, s, u);
                 for (int64_t k = 0; k < u; k++)
                     dhb[k] += gs[k];
             }
             gru_cell_backward(j, ew, b, t, dhb);
         }
         if (s > 0)
-            fnn_gemm_f32(rows, u, 3 * u, j->dzr + fnn_rnn_row(d, b0, t, 3 * u), d->steps * 3 * u, 0, j->rt, u, 0,
+            fnn_gemm_f32(rows, u, 3 * u, j->dzr + fnn_rnn_row(d, b0, t, 3 * u), 3 * u, 0, j->rt, u, 0,
                          dh, u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
     }
 }
 
-int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                          const float *kernel, const float *recurrent, const float *gates, const float *rec_h,
                          const float *h_prev, const float *dseq, const float *dh_last, int act, int rec_act,
-                         int go_backwards, float *dzx, float *dzr, float *dx, float *dkernel, float *drecurrent,
-                         float *dbias, int accumulate, int n_threads)
+                         int go_backwards, float *dzx, float *dzr, float *dxt, float *dx, float *dkernel,
+                         float *drecurrent, float *dbias, int accumulate, int n_threads)
 {
     gru_job j = {{batch, steps, n_in, units, 3 * units, go_backwards != 0}, recurrent, NULL, NULL, dseq, dh_last,
                  (float *)gates, (float *)rec_h, (float *)h_prev, NULL, NULL, dzx, dzr, act, rec_act};
@@ -145,10 +147,12 @@ int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
     fnn_rnn_transpose(units, 3 * units, recurrent, rt);
     j.rt = rt;
     int st = FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     if (batch > 0 && steps > 0)
         st = fnn_rnn_run_slices(&j.d, n_threads, batch * units, gru_backward_slice, &j);
     if (st == FNN_OK)
-        st = fnn_rnn_weight_grads(&j.d, x, kernel, h_prev, dzx, dzr, dx, dkernel, drecurrent, dbias,
+        st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dzx, dzr, dxt, dx, dkernel, drecurrent, dbias,
                                   dbias ? dbias + 3 * units : NULL, accumulate, n_threads);
     free(rt);
     return st;

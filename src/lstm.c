@@ -38,7 +38,7 @@ static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_
     for (int64_t k = 0; k < u; k++)
         hn[k] *= og[k];
     if (j->seq)
-        memcpy(j->seq + fnn_rnn_row(d, b, s, u), hn, (size_t)u * sizeof(float));
+        memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u), hn, (size_t)u * sizeof(float));
 }
 
 static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
@@ -50,8 +50,8 @@ static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch
     (void)scratch;
     for (int64_t s = 0; s < d->steps; s++) {
         int64_t t = fnn_rnn_time(d, s);
-        fnn_gemm_f32(rows, 4 * u, u, j->h_prev + fnn_rnn_row(d, b0, t, u), d->steps * u, 0, j->recurrent, 4 * u,
-                     0, j->gates + fnn_rnn_row(d, b0, t, 4 * u), d->steps * 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_gemm_f32(rows, 4 * u, u, j->h_prev + fnn_rnn_row(d, b0, t, u), u, 0, j->recurrent, 4 * u,
+                     0, j->gates + fnn_rnn_row(d, b0, t, 4 * u), 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
         for (int64_t b = b0; b < b1; b++)
             lstm_cell_forward(j, ew, b, s, t);
     }
@@ -59,8 +59,8 @@ static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch
 
 int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                          const float *kernel, const float *recurrent, const float *bias, const float *h0,
-                         const float *c0, int act, int rec_act, int go_backwards, float *gates, float *h_prev,
-                         float *c_prev, float *h_last, float *c_last, float *seq, int n_threads)
+                         const float *c0, int act, int rec_act, int go_backwards, float *xt, float *gates,
+                         float *h_prev, float *c_prev, float *h_last, float *c_last, float *seq, int n_threads)
 {
     lstm_job j = {{batch, steps, n_in, units, 4 * units, go_backwards != 0}, recurrent, NULL, NULL, NULL, NULL,
                   gates, h_prev, c_prev, h_last, c_last, seq, NULL, act, rec_act};
@@ -68,7 +68,9 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
         return FNN_EBADARG;
     if (batch == 0 || steps == 0)
         return FNN_OK;
-    int st = fnn_rnn_project(&j.d, x, kernel, bias, gates, n_threads);
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
+    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
     fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
@@ -125,22 +127,22 @@ static void lstm_backward_slice(void *ctx, int64_t b0, int64_t b1, float *scratc
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * u;
             if (j->dseq) {
-                const float *g = j->dseq + fnn_rnn_row(d, b, s, u);
+                const float *g = j->dseq + fnn_rnn_seq_row(d, b, s, u);
                 for (int64_t k = 0; k < u; k++)
                     dhb[k] += g[k];
             }
             lstm_cell_backward(j, ew, b, s, t, dhb, dc + (b - b0) * u, tmp);
         }
         if (s > 0)
-            fnn_gemm_f32(rows, u, 4 * u, j->dz + fnn_rnn_row(d, b0, t, 4 * u), d->steps * 4 * u, 0, j->rt, u, 0,
+            fnn_gemm_f32(rows, u, 4 * u, j->dz + fnn_rnn_row(d, b0, t, 4 * u), 4 * u, 0, j->rt, u, 0,
                          dh, u, 0, NULL, FNN_ACT_LINEAR, 0.0f, 1);
     }
 }
 
-int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                           const float *kernel, const float *recurrent, const float *gates, const float *h_prev,
                           const float *c_prev, const float *c_last, const float *dseq, const float *dh_last,
-                          int act, int rec_act, int go_backwards, float *dz, float *dx, float *dkernel,
+                          int act, int rec_act, int go_backwards, float *dz, float *dxt, float *dx, float *dkernel,
                           float *drecurrent, float *dbias, int accumulate, int n_threads)
 {
     lstm_job j = {{batch, steps, n_in, units, 4 * units, go_backwards != 0}, recurrent, NULL, dseq, dh_last,
@@ -153,10 +155,12 @@ int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t un
     fnn_rnn_transpose(units, 4 * units, recurrent, rt);
     j.rt = rt;
     int st = FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     if (batch > 0 && steps > 0)
         st = fnn_rnn_run_slices(&j.d, n_threads, (2 * batch + 2) * units, lstm_backward_slice, &j);
     if (st == FNN_OK)
-        st = fnn_rnn_weight_grads(&j.d, x, kernel, h_prev, dz, dz, dx, dkernel, drecurrent, dbias, NULL,
+        st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dz, dz, dxt, dx, dkernel, drecurrent, dbias, NULL,
                                   accumulate, n_threads);
     free(rt);
     return st;

@@ -24,15 +24,19 @@ int fnn_rnn_dims_check(const fnn_rnn_dims *d, int gates)
     return FNN_OK;
 }
 
-int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
-                       void *ctx)
+int fnn_rnn_team(const fnn_rnn_dims *d, int n_threads)
 {
     double macs = (double)d->batch * d->steps * d->units * d->width;
     int nt = n_threads < 1 ? 1 : n_threads;
     if (nt > d->batch)
         nt = (int)d->batch;
-    if (macs < RNN_PARALLEL_MIN_MACS || nt < 1)
-        nt = 1;
+    return macs < RNN_PARALLEL_MIN_MACS || nt < 1 ? 1 : nt;
+}
+
+int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
+                       void *ctx)
+{
+    int nt = fnn_rnn_team(d, n_threads);
     int64_t per = (scratch_per_thread + 15) / 16 * 16;
     float *scratch = NULL;
     if (per > 0) {
@@ -66,10 +70,20 @@ int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per
     return FNN_OK;
 }
 
-int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *bias, float *gates,
-                    int n_threads)
+/* dst[j, i] = src[i, j] for (outer, inner) blocks of `len` floats: batch-major <-> time-major. */
+static void reorder(int64_t outer, int64_t inner, int64_t len, const float *src, float *dst)
 {
-    return fnn_gemm_f32(d->batch * d->steps, d->width, d->n_in, x, d->n_in > 0 ? d->n_in : 1, 0, kernel,
+    for (int64_t i = 0; i < outer; i++)
+        for (int64_t j = 0; j < inner; j++)
+            memcpy(dst + (j * outer + i) * len, src + (i * inner + j) * len, (size_t)len * sizeof(float));
+}
+
+int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
+                    float *gates, int n_threads)
+{
+    if (d->n_in > 0)
+        reorder(d->batch, d->steps, d->n_in, x, xt);
+    return fnn_gemm_f32(d->batch * d->steps, d->width, d->n_in, xt, d->n_in > 0 ? d->n_in : 1, 0, kernel,
                         d->width, 0, gates, d->width, 0, bias, FNN_ACT_LINEAR, 0.0f, n_threads);
 }
 
@@ -94,14 +108,14 @@ void fnn_rnn_transpose(int64_t rows, int64_t cols, const float *src, float *dst)
                     dst[j * rows + i] = src[i * cols + j];
 }
 
-int fnn_rnn_weight_grads(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *h_prev,
-                         const float *dzx, const float *dzr, float *dx, float *dkernel, float *drecurrent,
-                         float *dbias_in, float *dbias_rec, int accumulate, int n_threads)
+int fnn_rnn_weight_grads(const fnn_rnn_dims *d, const float *xt, const float *kernel, const float *h_prev,
+                         const float *dzx, const float *dzr, float *dxt, float *dx, float *dkernel,
+                         float *drecurrent, float *dbias_in, float *dbias_rec, int accumulate, int n_threads)
 {
     int64_t rows = d->batch * d->steps, w = d->width, h = d->units, n_in = d->n_in;
     int st = FNN_OK;
     if (n_in > 0 && dkernel)
-        st = fnn_gemm_f32(n_in, w, rows, x, n_in, 1, dzx, w, 0, dkernel, w, accumulate, NULL, FNN_ACT_LINEAR,
+        st = fnn_gemm_f32(n_in, w, rows, xt, n_in, 1, dzx, w, 0, dkernel, w, accumulate, NULL, FNN_ACT_LINEAR,
                           0.0f, n_threads);
     if (st == FNN_OK && drecurrent)
         st = fnn_gemm_f32(h, w, rows, h_prev, h, 1, dzr, w, 0, drecurrent, w, accumulate, NULL, FNN_ACT_LINEAR,
@@ -110,9 +124,11 @@ int fnn_rnn_weight_grads(const fnn_rnn_dims *d, const float *x, const float *ker
         st = fnn_colsum_f32(rows, w, dzx, w, dbias_in, accumulate, n_threads);
     if (st == FNN_OK && dbias_rec)
         st = fnn_colsum_f32(rows, w, dzr, w, dbias_rec, accumulate, n_threads);
-    if (st == FNN_OK && dx && n_in > 0)
-        st = fnn_gemm_f32(rows, n_in, w, dzx, w, 0, kernel, w, 1, dx, n_in, 0, NULL, FNN_ACT_LINEAR, 0.0f,
+    if (st == FNN_OK && dx && dxt && n_in > 0) {
+        st = fnn_gemm_f32(rows, n_in, w, dzx, w, 0, kernel, w, 1, dxt, n_in, 0, NULL, FNN_ACT_LINEAR, 0.0f,
                           n_threads);
+        reorder(d->steps, d->batch, n_in, dxt, dx);
+    }
     return st;
 }
 
@@ -134,22 +150,22 @@ static void simple_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scrat
     for (int64_t s = 0; s < d->steps; s++) {
         int64_t t = fnn_rnn_time(d, s);
         float *z = j->gates + fnn_rnn_row(d, b0, t, h);
-        fnn_gemm_f32(rows, h, h, j->h_prev + fnn_rnn_row(d, b0, t, h), d->steps * h, 0, j->recurrent, h, 0, z,
-                     d->steps * h, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_gemm_f32(rows, h, h, j->h_prev + fnn_rnn_row(d, b0, t, h), h, 0, j->recurrent, h, 0, z,
+                     h, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
         for (int64_t b = b0; b < b1; b++) {
             float *zb = j->gates + fnn_rnn_row(d, b, t, h);
             ew->act_forward(h, zb, NULL, zb, j->act, 0.0f);
             memcpy(fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s), zb, (size_t)h * sizeof(float));
             if (j->seq)
-                memcpy(j->seq + fnn_rnn_row(d, b, s, h), zb, (size_t)h * sizeof(float));
+                memcpy(j->seq + fnn_rnn_seq_row(d, b, s, h), zb, (size_t)h * sizeof(float));
         }
     }
 }
 
 int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                                const float *kernel, const float *recurrent, const float *bias, const float *h0,
-                               int act, int go_backwards, float *gates, float *h_prev, float *h_last, float *seq,
-                               int n_threads)
+                               int act, int go_backwards, float *xt, float *gates, float *h_prev, float *h_last,
+                               float *seq, int n_threads)
 {
     simple_job j = {{batch, steps, n_in, units, units, go_backwards != 0}, recurrent, NULL, NULL, NULL,
                     gates, h_prev, h_last, seq, NULL, act};
@@ -157,7 +173,9 @@ int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64
         return FNN_EBADARG;
     if (batch == 0 || steps == 0)
         return FNN_OK;
-    int st = fnn_rnn_project(&j.d, x, kernel, bias, gates, n_threads);
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
+    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
     fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
@@ -182,7 +200,7 @@ static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * h;
             if (j->dseq) {
-                const float *g = j->dseq + fnn_rnn_row(d, b, s, h);
+                const float *g = j->dseq + fnn_rnn_seq_row(d, b, s, h);
                 for (int64_t k = 0; k < h; k++)
                     dhb[k] += g[k];
             }
@@ -190,16 +208,16 @@ static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
                              j->act, 0.0f);
         }
         if (s > 0)
-            fnn_gemm_f32(rows, h, h, j->dz + fnn_rnn_row(d, b0, t, h), d->steps * h, 0, j->rt, h, 0, dh, h, 0,
+            fnn_gemm_f32(rows, h, h, j->dz + fnn_rnn_row(d, b0, t, h), h, 0, j->rt, h, 0, dh, h, 0,
                          NULL, FNN_ACT_LINEAR, 0.0f, 1);
     }
 }
 
-int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                                 const float *kernel, const float *recurrent, const float *gates,
                                 const float *h_prev, const float *dseq, const float *dh_last, int act,
-                                int go_backwards, float *dz, float *dx, float *dkernel, float *drecurrent,
-                                float *dbias, int accumulate, int n_threads)
+                                int go_backwards, float *dz, float *dxt, float *dx, float *dkernel,
+                                float *drecurrent, float *dbias, int accumulate, int n_threads)
 {
     simple_job j = {{batch, steps, n_in, units, units, go_backwards != 0}, recurrent, NULL, dseq, dh_last,
                     (float *)gates, (float *)h_prev, NULL, NULL, dz, act};
@@ -211,10 +229,12 @@ int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int6
     fnn_rnn_transpose(units, units, recurrent, rt);
     j.rt = rt;
     int st = FNN_OK;
+    if (fnn_rnn_team(&j.d, n_threads) == 1)
+        n_threads = 1;
     if (batch > 0 && steps > 0)
         st = fnn_rnn_run_slices(&j.d, n_threads, (batch + 1) * units, simple_backward_slice, &j);
     if (st == FNN_OK)
-        st = fnn_rnn_weight_grads(&j.d, x, kernel, h_prev, dz, dz, dx, dkernel, drecurrent, dbias, NULL,
+        st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dz, dz, dxt, dx, dkernel, drecurrent, dbias, NULL,
                                   accumulate, n_threads);
     free(rt);
     return st;

@@ -1,8 +1,9 @@
 /* What the recurrent kernels (src/rnn.c, src/lstm.c, src/gru.c) share; not part of the public C API.
  *
- * Layout (fnn.h): batch-major buffers indexed by input time t, row (b, t) of a (batch, steps, w) array at
- * (b * steps + t) * w. Step s reads time t = s, or steps - 1 - s with go_backwards; the state it produces is
- * the one entering the next time step read, t + dir, or the final state after the last step.
+ * Layout (fnn.h): the saved buffers are time-major and indexed by input time t, row (t, b) of a
+ * (steps, batch, w) array at (t * batch + b) * w, so each step works on contiguous blocks; the sequences the
+ * layers exchange (x, seq, dseq, dx) are batch-major. Step s reads time t = s, or steps - 1 - s with
+ * go_backwards; the state it produces is the one entering the next time step read, or the final state.
  * Threads split the batch: each runs the whole time loop on its own rows with serial GEMMs, so there is no
  * synchronisation inside the loop and every row's arithmetic is the same for any thread count.
  */
@@ -24,10 +25,16 @@ static inline int64_t fnn_rnn_time(const fnn_rnn_dims *d, int64_t s)
     return d->go_backwards ? d->steps - 1 - s : s;
 }
 
-/* Row (b, t) of a (batch, steps, w) buffer. */
+/* Row (t, b) of a time-major (steps, batch, w) buffer. */
 static inline int64_t fnn_rnn_row(const fnn_rnn_dims *d, int64_t b, int64_t t, int64_t w)
 {
-    return (b * d->steps + t) * w;
+    return (t * d->batch + b) * w;
+}
+
+/* Row (b, s) of a batch-major (batch, steps, w) sequence. */
+static inline int64_t fnn_rnn_seq_row(const fnn_rnn_dims *d, int64_t b, int64_t s, int64_t w)
+{
+    return (b * d->steps + s) * w;
 }
 
 /* Where the state produced at step s goes: the entry slot of the next time step, or the final-state row. */
@@ -53,15 +60,20 @@ static inline int fnn_rnn_act_ok(int act)
 
 int fnn_rnn_dims_check(const fnn_rnn_dims *d, int gates);
 
+/* The team size for a sequence: 1 below a minimum of work or for a single row, else up to n_threads (at most
+ * one thread per row). When it is 1 the GEMMs around the loop run on one thread too: a call that small would
+ * spend more on waking a thread than it saves. */
+int fnn_rnn_team(const fnn_rnn_dims *d, int n_threads);
+
 /* Runs fn(ctx, b0, b1, thread) on a team sharing the batch rows out (flush-to-zero set on every thread);
  * scratch_per_thread floats of 64-byte aligned scratch are handed to each (NULL when 0). */
 typedef void (*fnn_rnn_slice_fn)(void *ctx, int64_t b0, int64_t b1, float *scratch);
 int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
                        void *ctx);
 
-/* gates = x @ kernel + bias over all batch x steps rows at once (one GEMM). */
-int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *bias, float *gates,
-                    int n_threads);
+/* xt = x in time-major order, then gates = xt @ kernel + bias over all steps x batch rows at once (one GEMM). */
+int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
+                    float *gates, int n_threads);
 
 /* Fills the entry state of the first time step read from h0 (NULL: zeros). */
 void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *entering, int64_t b0, int64_t b1);
@@ -69,11 +81,11 @@ void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *enteri
 /* dst (cols x rows) = src^T for a rows x cols src. */
 void fnn_rnn_transpose(int64_t rows, int64_t cols, const float *src, float *dst);
 
-/* The merged weight gradients after the time loop, over all batch x steps rows at once:
- * dkernel (+)= x^T dzx, drecurrent (+)= h_prev^T dzr, dbias_in (+)= colsum dzx, dbias_rec (+)= colsum dzr
- * (either bias may be NULL), dx = dzx @ kernel^T (NULL to skip). */
-int fnn_rnn_weight_grads(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *h_prev,
-                         const float *dzx, const float *dzr, float *dx, float *dkernel, float *drecurrent,
-                         float *dbias_in, float *dbias_rec, int accumulate, int n_threads);
+/* The merged weight gradients after the time loop, over all steps x batch rows at once:
+ * dkernel (+)= xt^T dzx, drecurrent (+)= h_prev^T dzr, dbias_in (+)= colsum dzx, dbias_rec (+)= colsum dzr
+ * (any may be NULL), and dx = dzx @ kernel^T, computed time-major into dxt then reordered (both NULL to skip). */
+int fnn_rnn_weight_grads(const fnn_rnn_dims *d, const float *xt, const float *kernel, const float *h_prev,
+                         const float *dzx, const float *dzr, float *dxt, float *dx, float *dkernel,
+                         float *drecurrent, float *dbias_in, float *dbias_rec, int accumulate, int n_threads);
 
 #endif

@@ -63,26 +63,25 @@ class SimpleRNN(Recurrent):
         x = self._check_input(x)
         (h0,) = self._initial_states(x.shape[0])
         kernel, rec, bias = self._weights3()
-        gates, h_prev = self._seq_buffers(x, ("gates", "h_prev"))
-        h_last = self._buffer("h_last", (x.shape[0], self.units))
-        seq = self._seq_buffers(x, ("seq",))[0] if self.return_sequences else None
-        _kernels.simple_rnn_forward(x, kernel, rec, bias, h0, self._act, self.go_backwards, gates, h_prev, h_last,
-                                    seq, _threads())
-        self._saved = (x, gates, h_prev)
+        xt, gates, h_prev = self._saved_buffers(x, (("xt", 0), ("gates", 1), ("h_prev", 1)))
+        seq, h_last = self._out_buffers(x)
+        _kernels.simple_rnn_forward(x, kernel, rec, bias, h0, self._act, self.go_backwards, xt, gates, h_prev,
+                                    h_last, seq, _threads())
+        self._saved = (xt, gates, h_prev)
         self._store_states([h_last])
         return self._output(seq, h_last)
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
-        x, gates, h_prev = self._saved
+        xt, gates, h_prev = self._saved
         dkernel, drec, dbias = self._weight_grads(accumulate)
         if not need_dx and dkernel is None:
             return None
         dseq, dh_last = self._grad_inputs(grad_out)
         dz = self._buffer("dz", gates.shape)
-        dx = self._buffer("dx", x.shape) if need_dx else None
+        dxt, dx = self._dx_buffers(xt, need_dx)
         kernel, rec, _ = self._weights3()
-        _kernels.simple_rnn_backward(x, kernel, rec, gates, h_prev, dseq, dh_last, self._act, self.go_backwards,
-                                     dz, dx, dkernel, drec, dbias, accumulate, _threads())
+        _kernels.simple_rnn_backward(xt, kernel, rec, gates, h_prev, dseq, dh_last, self._act, self.go_backwards,
+                                     dz, dxt, dx, dkernel, drec, dbias, accumulate, _threads())
         return dx
 
 
@@ -148,28 +147,27 @@ class LSTM(_Gated):
         x = self._check_input(x)
         h0, c0 = self._initial_states(x.shape[0])
         kernel, rec, bias = self._weights3()
-        b = x.shape[0]
-        gates = self._buffer("gates", (b, x.shape[1], 4 * self.units))
-        h_prev, c_prev = self._seq_buffers(x, ("h_prev", "c_prev"))
-        h_last, c_last = self._buffer("h_last", (b, self.units)), self._buffer("c_last", (b, self.units))
-        seq = self._seq_buffers(x, ("seq",))[0] if self.return_sequences else None
-        _kernels.lstm_forward(x, kernel, rec, bias, h0, c0, self._act, self._rec_act, self.go_backwards, gates,
+        xt, gates, h_prev, c_prev = self._saved_buffers(x, (("xt", 0), ("gates", 4), ("h_prev", 1),
+                                                             ("c_prev", 1)))
+        seq, h_last = self._out_buffers(x)
+        c_last = self._buffer("c_last", h_last.shape)
+        _kernels.lstm_forward(x, kernel, rec, bias, h0, c0, self._act, self._rec_act, self.go_backwards, xt, gates,
                               h_prev, c_prev, h_last, c_last, seq, _threads())
-        self._saved = (x, gates, h_prev, c_prev, c_last)
+        self._saved = (xt, gates, h_prev, c_prev, c_last)
         self._store_states([h_last, c_last])
         return self._output(seq, h_last)
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
-        x, gates, h_prev, c_prev, c_last = self._saved
+        xt, gates, h_prev, c_prev, c_last = self._saved
         dkernel, drec, dbias = self._weight_grads(accumulate)
         if not need_dx and dkernel is None:
             return None
         dseq, dh_last = self._grad_inputs(grad_out)
         dz = self._buffer("dz", gates.shape)
-        dx = self._buffer("dx", x.shape) if need_dx else None
+        dxt, dx = self._dx_buffers(xt, need_dx)
         kernel, rec, _ = self._weights3()
-        _kernels.lstm_backward(x, kernel, rec, gates, h_prev, c_prev, c_last, dseq, dh_last, self._act,
-                               self._rec_act, self.go_backwards, dz, dx, dkernel, drec, dbias, accumulate,
+        _kernels.lstm_backward(xt, kernel, rec, gates, h_prev, c_prev, c_last, dseq, dh_last, self._act,
+                               self._rec_act, self.go_backwards, dz, dxt, dx, dkernel, drec, dbias, accumulate,
                                _threads())
         return dx
 
@@ -223,28 +221,25 @@ class GRU(_Gated):
         x = self._check_input(x)
         (h0,) = self._initial_states(x.shape[0])
         kernel, rec, bias = self._weights3()
-        b = x.shape[0]
-        gates = self._buffer("gates", (b, x.shape[1], 3 * self.units))
-        rec_h, h_prev = self._seq_buffers(x, ("rec_h", "h_prev"))
-        h_last = self._buffer("h_last", (b, self.units))
-        seq = self._seq_buffers(x, ("seq",))[0] if self.return_sequences else None
-        _kernels.gru_forward(x, kernel, rec, bias, h0, self._act, self._rec_act, self.go_backwards, gates, rec_h,
-                             h_prev, h_last, seq, _threads())
-        self._saved = (x, gates, rec_h, h_prev)
+        xt, gates, rec_h, h_prev = self._saved_buffers(x, (("xt", 0), ("gates", 3), ("rec_h", 1), ("h_prev", 1)))
+        seq, h_last = self._out_buffers(x)
+        _kernels.gru_forward(x, kernel, rec, bias, h0, self._act, self._rec_act, self.go_backwards, xt, gates,
+                             rec_h, h_prev, h_last, seq, _threads())
+        self._saved = (xt, gates, rec_h, h_prev)
         self._store_states([h_last])
         return self._output(seq, h_last)
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
-        x, gates, rec_h, h_prev = self._saved
+        xt, gates, rec_h, h_prev = self._saved
         dkernel, drec, dbias = self._weight_grads(accumulate)
         if not need_dx and dkernel is None:
             return None
         dseq, dh_last = self._grad_inputs(grad_out)
         dzx, dzr = self._buffer("dzx", gates.shape), self._buffer("dzr", gates.shape)
-        dx = self._buffer("dx", x.shape) if need_dx else None
+        dxt, dx = self._dx_buffers(xt, need_dx)
         kernel, rec, _ = self._weights3()
-        _kernels.gru_backward(x, kernel, rec, gates, rec_h, h_prev, dseq, dh_last, self._act, self._rec_act,
-                              self.go_backwards, dzx, dzr, dx, dkernel, drec, dbias, accumulate, _threads())
+        _kernels.gru_backward(xt, kernel, rec, gates, rec_h, h_prev, dseq, dh_last, self._act, self._rec_act,
+                              self.go_backwards, dzx, dzr, dxt, dx, dkernel, drec, dbias, accumulate, _threads())
         return dx
 
     def get_config(self):

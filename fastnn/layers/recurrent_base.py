@@ -145,9 +145,24 @@ class Recurrent(Layer):
         return None if self._final is None else [s.copy() for s in self._final]
 
     # ---- buffers and gradients --------------------------------------------------------------------------
-    def _seq_buffers(self, x, names):
+    def _saved_buffers(self, x, widths):
+        """Time-major buffers kept for backward, (steps, batch, width) each; "xt" is x reordered."""
         b, t = x.shape[:2]
-        return [self._buffer(n, (b, t, self.units)) for n in names]
+        return [self._buffer(name, (t, b, x.shape[2] if name == "xt" else w * self.units))
+                for name, w in widths]
+
+    def _out_buffers(self, x):
+        """(seq or None, h_last): the outputs the next layer sees."""
+        b, t = x.shape[:2]
+        seq = self._buffer("seq", (b, t, self.units)) if self.return_sequences else None
+        return seq, self._buffer("h_last", (b, self.units))
+
+    def _dx_buffers(self, xt, need_dx):
+        """(dxt, dx): the time-major workspace and the input gradient, or (None, None)."""
+        if not need_dx:
+            return None, None
+        t, b, n = xt.shape
+        return self._buffer("dxt", xt.shape), self._buffer("dx", (b, t, n))
 
     def _output(self, seq, h_last):
         return seq if self.return_sequences else h_last

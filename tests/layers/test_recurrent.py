@@ -138,8 +138,22 @@ def test_stateful_model_trains_and_reset():
     assert model.layers[0].states[0].any()
     with pytest.raises(ValueError, match="same size"):
         model.predict_on_batch(x[:1])
-    model.layers[0].reset_states()
+    model.reset_states()
+    assert not model.layers[0].states[0].any()
     assert model.predict_on_batch(x[:1]).shape == (1, 1)
+
+
+def test_frozen_layer_leaves_its_weights_and_passes_gradients():
+    model = fastnn.Sequential([L.Input((4, 3)), L.LSTM(5, return_sequences=True), L.GRU(2, trainable=False),
+                               L.Dense(1)])
+    model.compile(fastnn.optimizers.SGD(0.1), "mse")
+    frozen = [w.copy() for w in model.layers[1].weights]
+    first = model.layers[0].weights[0].copy()
+    x = np.random.default_rng(13).standard_normal((3, 4, 3)).astype(np.float32)
+    model.train_on_batch(x, np.ones((3, 1)))
+    for a, b in zip(model.layers[1].weights, frozen):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(model.layers[0].weights[0], first)  # the gradient flowed through the frozen GRU
 
 
 def test_return_state_in_a_sequential():
