@@ -12,7 +12,12 @@ the validation loss per character, in nats and bits, and a sample generated from
 --compare then trains the same network in PyTorch (run by PYTORCH_PYTHON, default /work/venv-peers/bin/python,
 with examples/char_lstm_torch.py) from the same initial weights, with the same recipe and the same data order,
 for the same training wall-clock budget (validation and sampling are not counted, on either side), and prints
-both validation losses side by side. Only --compare needs torch.
+both validation losses side by side. Only --compare needs torch. PyTorch's LSTM has two biases where Keras
+(and fastnn) has one: the twin freezes the second at zero, so both train the same parameters.
+
+On a machine shared with other jobs, OpenMP threads that spin while waiting lose much of their time slice:
+with OMP_WAIT_POLICY=PASSIVE in the environment (the PyTorch process inherits it) both run several times
+faster there (measured at a load average of ~9 on 2 cores: fastnn 3-4x, PyTorch 5x or more).
 """
 import argparse
 import json
@@ -72,12 +77,13 @@ class TimeBudget(Callback):
     """Stops training once the training time of all epochs so far reaches the budget."""
 
     def __init__(self, seconds):
-        self.seconds, self.used, self._start = seconds, 0.0, None
+        self.seconds, self.used, self._start, self.batches = seconds, 0.0, None, 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._start, self.batches = time.perf_counter(), 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
         if self.used + time.perf_counter() - self._start >= self.seconds:
             self.model.stop_training = True
 
@@ -99,11 +105,13 @@ def train_fastnn(model, vocab, train, val, args):
                         callbacks=[budget])
         seconds = time.perf_counter() - start
         epoch += 1
+        seen = min(len(x), budget.batches * args.batch_size)
         val_loss = model.evaluate(*val, batch_size=256, verbose=0)
-        history.append({"epoch": epoch, "seconds": seconds, "train_loss": fit.history["loss"][0],
-                        "val_loss": val_loss})
-        print(f"fastnn epoch {epoch}: {seconds:.1f} s, train loss {fit.history['loss'][0]:.4f}, val loss "
-              f"{val_loss:.4f} nats = {val_loss / np.log(2):.4f} bits per char", flush=True)
+        history.append({"epoch": epoch, "windows": seen, "seconds": seconds,
+                        "train_loss": fit.history["loss"][0], "val_loss": val_loss})
+        print(f"fastnn epoch {epoch}: {seen} windows in {seconds:.1f} s ({seen / seconds:.1f} windows/s), "
+              f"train loss {fit.history['loss'][0]:.4f}, val loss {val_loss:.4f} nats = "
+              f"{val_loss / np.log(2):.4f} bits per char", flush=True)
         sample = text.generate(model, vocab, args.prime, args.sample_length, args.temperature, seed=epoch)
         print(f"--- sample (temperature {args.temperature}) ---\n{args.prime}{sample}\n---", flush=True)
     return history, budget.used
@@ -168,10 +176,14 @@ def main(argv=None):
         peer = run_torch(spec_path, args)
     print(f"\nsame network, recipe, initial weights and data order; {args.minutes:g} min of training each "
           f"(load average now {os.getloadavg()[0]:.2f})")
-    print(f"{'':8s} {'epochs':>7s} {'val nats/char':>14s} {'val bits/char':>14s}")
+    print(f"{'':8s} {'epochs':>7s} {'windows/s':>10s} {'val nats/char':>14s} {'val bits/char':>14s} "
+          f"{'best epoch (nats)':>18s}")
     for name, hist in (("fastnn", history), ("pytorch", peer["history"])):
         last = hist[-1]["val_loss"]
-        print(f"{name:8s} {len(hist):7d} {last:14.4f} {last / np.log(2):14.4f}")
+        speed = sum(h["windows"] for h in hist) / sum(h["seconds"] for h in hist)
+        best = min(hist, key=lambda h: h["val_loss"])
+        print(f"{name:8s} {len(hist):7d} {speed:10.1f} {last:14.4f} {last / np.log(2):14.4f} "
+              f"{best['val_loss']:11.4f} ({best['epoch']})")
     print(f"per epoch (val nats/char): fastnn {[round(h['val_loss'], 4) for h in history]}, "
           f"pytorch {[round(h['val_loss'], 4) for h in peer['history']]}")
 
