@@ -10,8 +10,7 @@ import numpy as np
 
 from . import _kernels
 from ._threads import effective_threads
-from ._validation import as_float32_array
-from .layers.embedding import token_ids
+from ._validation import as_float32_array, as_token_ids
 from .layers.recurrent_base import activation_code
 
 _GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
@@ -218,7 +217,7 @@ def embedding(ids, table):
     array of shape ids.shape + (output_dim,), float32
     """
     table = as_float32_array(table, "table", ndim=2)
-    ids = token_ids(ids, table.shape[0], "embedding")
+    ids = as_token_ids(ids, table.shape[0], "embedding ids")
     y = np.empty((ids.size, table.shape[1]), np.float32)
     _kernels.embedding_forward(ids.reshape(-1), table, y, effective_threads())
     return y.reshape(ids.shape + (table.shape[1],))
@@ -226,7 +225,7 @@ def embedding(ids, table):
 
 def embedding_backward(ids, dy, input_dim):
     """The table's gradient: rows of dy (ids.shape + (output_dim,)) added into the rows of their ids."""
-    ids = token_ids(ids, int(input_dim), "embedding_backward")
+    ids = as_token_ids(ids, int(input_dim), "embedding_backward ids")
     dy = as_float32_array(dy, "dy")
     if dy.shape[:-1] != ids.shape or dy.ndim != ids.ndim + 1:
         raise ValueError(f"dy must have shape {ids.shape} + (output_dim,), got {dy.shape}")

@@ -106,17 +106,42 @@ def as_class_labels(y, n_samples, n_classes, name="y", positions=()):
     elif arr.dtype.kind not in "iub":
         raise TypeError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
     labels = np.ascontiguousarray(arr, dtype=np.int64)
-    if labels.size:
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= n_classes:
-            bad = lo if lo < 0 else hi
-            where = ""
-            if positions:
-                first = tuple(int(i) for i in np.argwhere(labels == bad)[0])
-                where = f" at sample {first[0]}, position {first[1:] if len(first) > 2 else first[1]}"
-            raise ValueError(f"{name} has class index {bad} out of range{where}: the model has {n_classes} "
-                             f"classes, so indices must be in [0, {n_classes - 1}]")
+    bad = _out_of_range(labels, n_classes)
+    if bad is not None:
+        where = ""
+        if positions:
+            first = tuple(int(i) for i in np.argwhere(labels == bad)[0])
+            where = f" at sample {first[0]}, position {first[1:] if len(first) > 2 else first[1]}"
+        raise ValueError(f"{name} has class index {bad} out of range{where}: the model has {n_classes} classes, "
+                         f"so indices must be in [0, {n_classes - 1}]")
     return labels
+
+
+def _out_of_range(indices, n):
+    """An entry of the int64 array `indices` outside [0, n) (the lowest or the highest), or None."""
+    if not indices.size:
+        return None
+    lo, hi = int(indices.min()), int(indices.max())
+    return lo if lo < 0 else hi if hi >= n else None
+
+
+def as_token_ids(x, input_dim, name="ids"):
+    """Token ids as a C-contiguous int64 array of x's shape, each a whole number in [0, input_dim). Integer
+    arrays and float arrays holding whole numbers (what a model passes, having cast its input) are accepted."""
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        whole = finite & (arr == np.floor(np.where(finite, arr, 0)))
+        if not whole.all():
+            raise ValueError(f"{name} must be whole numbers (token indices), got {arr[~whole].flat[0]!r}")
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer or float array of token indices, got dtype {arr.dtype}")
+    ids = np.ascontiguousarray(arr, dtype=np.int64)
+    bad = _out_of_range(ids, input_dim)
+    if bad is not None:
+        raise ValueError(f"{name} got id {bad}, outside the vocabulary: ids must lie in [0, {input_dim}) "
+                         f"(input_dim={input_dim})")
+    return ids
 
 
 def as_positive_int(value, name, minimum=1):

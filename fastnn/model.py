@@ -180,7 +180,7 @@ class Sequential(training.TrainingMixin):
     def reset_states(self):
         """Zero the carried states of every stateful recurrent layer (Keras' `model.reset_states()`)."""
         for layer in self._layers:
-            if getattr(layer, "stateful", False) or getattr(getattr(layer, "forward_layer", None), "stateful", False):
+            if getattr(layer, "stateful", False):
                 layer.reset_states()
 
     def train(self, mode=True):

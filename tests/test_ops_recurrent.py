@@ -85,8 +85,10 @@ def test_every_instruction_set(which, cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("shape", [(2, 3, 4, 8), (37, 9, 16, 64), (64, 12, 24, 48)])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 8), (37, 9, 16, 64), (64, 12, 24, 48), (1000, 2, 8, 160)])
 def test_one_and_two_threads_bitwise(cell, shape):
+    """(1000, 2, 8, 160): with one thread the LSTM's recurrent GEMMs (640 columns) take the GEMM's packed path,
+    with two each thread's half takes the direct one."""
     x, k, r, b, s = _problem(cell, *shape, seed=5)
     dseq = np.random.default_rng(6).standard_normal(shape[:2] + (shape[3],)).astype(np.float32)
     results = []

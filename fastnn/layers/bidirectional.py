@@ -126,6 +126,14 @@ class Bidirectional(Layer):
 
     # ---- states ----------------------------------------------------------------------------------------------
     @property
+    def stateful(self):
+        return self.forward_layer.stateful
+
+    @stateful.setter
+    def stateful(self, value):
+        self.forward_layer.stateful = self.backward_layer.stateful = bool(value)
+
+    @property
     def final_states(self):
         f, b = self.forward_layer.final_states, self.backward_layer.final_states
         return None if f is None else f + b

@@ -4,33 +4,10 @@ import numbers
 import numpy as np
 
 from .. import _kernels, initializers
+from .._validation import as_token_ids
 from .base import Layer, ParamSpec
 
 _threads = _kernels.omp_max_threads
-
-
-def token_ids(x, input_dim, what="Embedding"):
-    """x as a C-contiguous int64 array, after checking that every entry is a whole number in [0, input_dim).
-    Accepts integer arrays and float arrays holding integers (a model casts its inputs to float32)."""
-    arr = np.asarray(x)
-    if arr.dtype.kind in "iu":
-        ids = np.ascontiguousarray(arr, dtype=np.int64)
-    elif arr.dtype.kind == "f":
-        finite = np.isfinite(arr)
-        whole = finite & (arr == np.floor(np.where(finite, arr, 0)))
-        if not whole.all():
-            bad = arr[~whole].flat[0]
-            raise ValueError(f"{what} ids must be whole numbers (token indices), got {bad!r}")
-        ids = np.ascontiguousarray(arr, dtype=np.int64)
-    else:
-        raise TypeError(f"{what} ids must be an integer or float array of token indices, got dtype {arr.dtype}")
-    if ids.size:
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= input_dim:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{what} got id {bad}, outside the vocabulary: ids must lie in [0, {input_dim}) "
-                             f"(input_dim={input_dim})")
-    return ids
 
 
 class Embedding(Layer):
@@ -78,7 +55,7 @@ class Embedding(Layer):
                           self.input_dim, self.output_dim, True)]
 
     def forward(self, x, training=False):
-        ids = token_ids(x, self.input_dim, f"Embedding {self.name!r}")
+        ids = as_token_ids(x, self.input_dim, f"Embedding {self.name!r} ids")
         flat = ids.reshape(-1)
         y = self._buffer("y", (flat.shape[0], self.output_dim))
         _kernels.embedding_forward(flat, self.weights[0], y, _threads())

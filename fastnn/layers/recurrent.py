@@ -71,18 +71,11 @@ class SimpleRNN(Recurrent):
         self._store_states([h_last])
         return self._output(seq, h_last)
 
-    def backward(self, grad_out, need_dx=True, accumulate=False):
+    def _run_backward(self, dseq, dh_last, dxt, dx, grads, accumulate):
         xt, gates, h_prev = self._saved
-        dkernel, drec, dbias = self._weight_grads(accumulate)
-        if not need_dx and dkernel is None:
-            return None
-        dseq, dh_last = self._grad_inputs(grad_out)
-        dz = self._buffer("dz", gates.shape)
-        dxt, dx = self._dx_buffers(xt, need_dx)
         kernel, rec, _ = self._weights3()
         _kernels.simple_rnn_backward(xt, kernel, rec, gates, h_prev, dseq, dh_last, self._act, self.go_backwards,
-                                     dz, dxt, dx, dkernel, drec, dbias, accumulate, _threads())
-        return dx
+                                     self._buffer("dz", gates.shape), dxt, dx, *grads, accumulate, _threads())
 
 
 class _Gated(Recurrent):
@@ -157,19 +150,12 @@ class LSTM(_Gated):
         self._store_states([h_last, c_last])
         return self._output(seq, h_last)
 
-    def backward(self, grad_out, need_dx=True, accumulate=False):
+    def _run_backward(self, dseq, dh_last, dxt, dx, grads, accumulate):
         xt, gates, h_prev, c_prev, c_last = self._saved
-        dkernel, drec, dbias = self._weight_grads(accumulate)
-        if not need_dx and dkernel is None:
-            return None
-        dseq, dh_last = self._grad_inputs(grad_out)
-        dz = self._buffer("dz", gates.shape)
-        dxt, dx = self._dx_buffers(xt, need_dx)
         kernel, rec, _ = self._weights3()
         _kernels.lstm_backward(xt, kernel, rec, gates, h_prev, c_prev, c_last, dseq, dh_last, self._act,
-                               self._rec_act, self.go_backwards, dz, dxt, dx, dkernel, drec, dbias, accumulate,
-                               _threads())
-        return dx
+                               self._rec_act, self.go_backwards, self._buffer("dz", gates.shape), dxt, dx, *grads,
+                               accumulate, _threads())
 
     def get_config(self):
         config = super().get_config()
@@ -229,18 +215,12 @@ class GRU(_Gated):
         self._store_states([h_last])
         return self._output(seq, h_last)
 
-    def backward(self, grad_out, need_dx=True, accumulate=False):
+    def _run_backward(self, dseq, dh_last, dxt, dx, grads, accumulate):
         xt, gates, rec_h, h_prev = self._saved
-        dkernel, drec, dbias = self._weight_grads(accumulate)
-        if not need_dx and dkernel is None:
-            return None
-        dseq, dh_last = self._grad_inputs(grad_out)
-        dzx, dzr = self._buffer("dzx", gates.shape), self._buffer("dzr", gates.shape)
-        dxt, dx = self._dx_buffers(xt, need_dx)
         kernel, rec, _ = self._weights3()
         _kernels.gru_backward(xt, kernel, rec, gates, rec_h, h_prev, dseq, dh_last, self._act, self._rec_act,
-                              self.go_backwards, dzx, dzr, dxt, dx, dkernel, drec, dbias, accumulate, _threads())
-        return dx
+                              self.go_backwards, self._buffer("dzx", gates.shape), self._buffer("dzr", gates.shape),
+                              dxt, dx, *grads, accumulate, _threads())
 
     def get_config(self):
         config = super().get_config()

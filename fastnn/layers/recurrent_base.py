@@ -144,6 +144,20 @@ class Recurrent(Layer):
         """Copies of the final states of the last forward pass ([h] or [h, c]), or None before any."""
         return None if self._final is None else [s.copy() for s in self._final]
 
+    # ---- backward -------------------------------------------------------------------------------------------
+    def backward(self, grad_out, need_dx=True, accumulate=False):
+        grads = self._weight_grads(accumulate)
+        if not need_dx and grads[0] is None:
+            return None
+        dseq, dh_last = self._grad_inputs(grad_out)
+        dxt, dx = self._dx_buffers(self._saved[0], need_dx)
+        self._run_backward(dseq, dh_last, dxt, dx, grads, accumulate)
+        return dx
+
+    def _run_backward(self, dseq, dh_last, dxt, dx, grads, accumulate):  # pragma: no cover - abstract
+        """The cell's kernel on the buffers saved by forward (`_saved`, time-major copy of x first)."""
+        raise NotImplementedError
+
     # ---- buffers and gradients --------------------------------------------------------------------------
     def _saved_buffers(self, x, widths):
         """Time-major buffers kept for backward, (steps, batch, width) each; "xt" is x reordered."""

@@ -202,8 +202,8 @@ def test_model_gradients_and_weights_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("layer", [L.LSTM(3), L.GRU(4, return_sequences=True, stateful=True, activation="relu"),
                                    L.SimpleRNN(2, go_backwards=True, return_state=True, use_bias=False),
-                                   L.LSTM(5, unit_forget_bias=False, recurrent_initializer=initializers.Orthogonal(2.0, 3),
-                                          recurrent_activation="tanh", name="enc")],
+                                   L.LSTM(5, unit_forget_bias=False, recurrent_activation="tanh", name="enc",
+                                          recurrent_initializer=initializers.Orthogonal(2.0, 3))],
                          ids=lambda l: type(l).__name__)
 def test_config_round_trips_through_json(layer):
     again = type(layer).from_config(json.loads(json.dumps(layer.get_config())))
@@ -323,6 +323,6 @@ def test_bidirectional_bad_arguments_and_configs():
     stateful = L.Bidirectional(L.SimpleRNN(2, stateful=True))
     _built(stateful, 3, 1)
     stateful.forward(np.ones((2, 3, 1), np.float32))
-    assert len(stateful.states) == 2 and stateful.states[0].any()
+    assert stateful.stateful and len(stateful.states) == 2 and stateful.states[0].any()
     stateful.reset_states()
     assert not any(s.any() for s in stateful.states)
