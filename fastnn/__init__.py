@@ -9,6 +9,7 @@ from .callbacks import History
 from .files import load_model
 from . import unsupervised
 from . import visualize
+from . import text
 
 _select_from_environment()
 _apply_environment()
@@ -16,4 +17,4 @@ _apply_environment()
 __all__ = ["__version__", "cpu_info", "set_num_threads", "get_num_threads", "set_seed", "Sequential", "History",
            "load_model", "callbacks", "layers", "losses", "metrics", "optimizers", "schedules", "initializers",
            "activations", "datasets", "ops", "unsupervised",
-           "visualize"]
+           "visualize", "text"]

@@ -30,29 +30,32 @@ def _sample_weight(sample_weight, n):
     return w.reshape(n)
 
 
-def _dense_labels(labels, c):
-    """Target rows (n, c) rather than class indices (n,) or (n, 1)."""
-    return np.ndim(labels) == 2 and not (np.shape(labels)[1] == 1 and c > 1)
+def _dense_labels(labels, z_shape):
+    """Target rows (the logits' rank) rather than class indices (one fewer axis, or a trailing axis of 1)."""
+    return np.ndim(labels) == len(z_shape) and not (np.shape(labels)[-1] == 1 and z_shape[-1] > 1)
 
 
 def softmax_cross_entropy(logits, labels, sample_weight=None):
-    """Softmax cross-entropy on logits (fused and stable), with its gradient.
+    """Softmax cross-entropy on logits (fused and stable), along the last axis, with its gradient.
 
     loss = mean over samples of w_i * -sum_j t_ij log softmax(z_i)_j; grad = d loss / d logits, which is
-    (softmax(z) - t) * w / n when the target rows sum to 1.
+    (softmax(z) - t) * w / n when the target rows sum to 1. Logits with more axes, (n, ..., c) (e.g. one
+    distribution per time step, (n, T, c)), are n*... rows of c: the loss is the mean over all positions, each
+    sample's weight applying to all its positions (Keras' per-timestep cross-entropy).
 
     Parameters
     ----------
-    logits : array_like of float, shape (n, c), finite
+    logits : array_like of float, shape (n, c) or (n, ..., c), finite
     labels : array_like
-        Shape (n,) or (n, 1): class indices in [0, c) (sparse, as Keras' sparse_categorical_crossentropy);
-        shape (n, c): target distributions (dense, as categorical_crossentropy).
+        Shape (n, ...) or (n, ..., 1): class indices in [0, c) (sparse, as Keras'
+        sparse_categorical_crossentropy); shape (n, ..., c): target distributions (dense, as
+        categorical_crossentropy).
     sample_weight : array_like of float, shape (n,), optional
 
     Returns
     -------
     loss : float
-    grad : ndarray of float32, shape (n, c)
+    grad : ndarray of float32, the shape of logits
 
     Examples
     --------
@@ -60,22 +63,34 @@ def softmax_cross_entropy(logits, labels, sample_weight=None):
     >>> loss, grad = ops.softmax_cross_entropy([[0.0, 0.0]], [1])
     >>> round(loss, 6), grad
     (0.693147, array([[ 0.5, -0.5]], dtype=float32))
+    >>> loss, grad = ops.softmax_cross_entropy([[[0.0, 0.0], [0.0, 0.0]]], [[1, 0]])  # (n, T, c)
+    >>> round(loss, 6), grad
+    (0.693147, array([[[ 0.25, -0.25],
+            [-0.25,  0.25]]], dtype=float32))
     """
-    z = as_float32_array(logits, "logits", ndim=2)
+    z = as_float32_array(logits, "logits")
+    if z.ndim < 2:
+        raise ValueError(f"logits must have a batch axis and a class axis (n, c) or (n, ..., c), "
+                         f"got shape {z.shape}")
     check_nonempty(z, "logits")
-    n, c = z.shape
+    n, c = len(z), z.shape[-1]
     if c == 0:
         raise ValueError(f"logits must have at least one class column, got shape {z.shape}")
+    if z.size == 0:
+        raise ValueError(f"logits has an empty axis (shape {z.shape}); at least one position is expected")
     w = _sample_weight(sample_weight, n)
+    rows = z.size // c
     grad = np.empty_like(z)
-    if _dense_labels(labels, c):
+    z2, g2 = z.reshape(rows, c), grad.reshape(rows, c)
+    w2 = w if w is None or rows == n else np.repeat(w, rows // n)
+    if _dense_labels(labels, z.shape):
         t = as_float32_array(labels, "labels")
         if t.shape != z.shape:
             raise ValueError(f"dense labels must have the logits' shape {z.shape}, got shape {t.shape}")
-        loss = _kernels.softmax_xent_dense(z, t, w, grad, effective_threads())
+        loss = _kernels.softmax_xent_dense(z2, t.reshape(rows, c), w2, g2, effective_threads())
     else:
-        y = as_class_labels(labels, n, c, name="labels")
-        loss = _kernels.softmax_xent_sparse(z, y, w, grad, effective_threads())
+        y = as_class_labels(labels, n, c, name="labels", positions=z.shape[1:-1])
+        loss = _kernels.softmax_xent_sparse(z2, y.reshape(rows), w2, g2, effective_threads())
     return loss, grad
 
 

@@ -187,17 +187,20 @@ def _as_2d(a):
 
 
 def softmax_cross_entropy(logits, labels, sample_weight=None):
-    """mean_i w_i * -sum_j t_ij log softmax(z_i)_j in float64, for class indices (n,) or (n, 1), or target rows
-    (n, c); grad (softmax(z) sum(t) - t) w / n."""
+    """mean_i w_i * -sum_j t_ij log softmax(z_i)_j in float64, along the last axis, for class indices (n, ...)
+    or (n, ..., 1), or target rows (n, ..., c); logits (n, ..., c) are rows of c, the loss their mean, each
+    sample's weight repeated over its positions; grad (softmax(z) sum(t) - t) w / rows."""
     z = _f64(logits)
-    n, c = z.shape
-    if np.ndim(labels) == 2 and not (np.shape(labels)[1] == 1 and c > 1):
-        t = _f64(labels)
+    c = z.shape[-1]
+    rows = z.size // c
+    if np.ndim(labels) == z.ndim and not (np.shape(labels)[-1] == 1 and c > 1):
+        t = _f64(labels).reshape(rows, c)
     else:
-        t = np.zeros((n, c))
-        t[np.arange(n), np.asarray(labels, dtype=np.int64).reshape(n)] = 1.0
-    loss, grad = _softmax_xent64(z, t, _weights(sample_weight, n))
-    return loss, grad.astype(np.float32)
+        t = np.zeros((rows, c))
+        t[np.arange(rows), np.asarray(labels, dtype=np.int64).reshape(rows)] = 1.0
+    w = np.repeat(_weights(sample_weight, len(z)), rows // len(z))
+    loss, grad = _softmax_xent64(z.reshape(rows, c), t, w)
+    return loss, grad.astype(np.float32).reshape(z.shape)
 
 
 def mean_squared_error(pred, target, sample_weight=None):

@@ -79,15 +79,27 @@ def check_nonempty(x, name):
         raise ValueError(f"{name} is empty (0 samples); at least one sample is expected")
 
 
-def as_class_labels(y, n_samples, n_classes, name="y"):
-    """Sparse class labels: integers (or integral floats) in [0, n_classes), one per sample, as int64."""
+def as_class_labels(y, n_samples, n_classes, name="y", positions=()):
+    """Sparse class labels: integers (or integral floats) in [0, n_classes), as int64.
+
+    One label per sample (shape (n,) or (n, 1)), or, for outputs with more axes than (batch, classes), one per
+    position: shape (n, *positions) (or with a trailing axis of 1), e.g. (batch, T) for per-timestep outputs
+    (batch, T, classes). An out-of-range label is named with its sample (and position).
+    """
     arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class indices (or shape (n, 1)), got shape {arr.shape}")
+    want = (n_samples,) + tuple(positions)
+    if arr.ndim == len(want) + 1 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != len(want):
+        if not positions:
+            raise ValueError(f"{name} must be a 1-D array of class indices (or shape (n, 1)), got shape {arr.shape}")
+        raise ValueError(f"{name} must hold one class index per output position, shape {want} (or "
+                         f"{want + (1,)}), got shape {arr.shape}")
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} labels but x has {n_samples} samples")
+    if arr.shape != want:
+        raise ValueError(f"{name} has shape {arr.shape}, but the model's output needs one class index per "
+                         f"position: shape {want}")
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
             raise ValueError(f"{name} must hold whole-number class indices, got non-integral or NaN values")
@@ -96,7 +108,11 @@ def as_class_labels(y, n_samples, n_classes, name="y"):
     labels = np.ascontiguousarray(arr, dtype=np.int64)
     bad = _out_of_range(labels, n_classes)
     if bad is not None:
-        raise ValueError(f"{name} has class index {bad} out of range: the model has {n_classes} classes, "
+        where = ""
+        if positions:
+            first = tuple(int(i) for i in np.argwhere(labels == bad)[0])
+            where = f" at sample {first[0]}, position {first[1:] if len(first) > 2 else first[1]}"
+        raise ValueError(f"{name} has class index {bad} out of range{where}: the model has {n_classes} classes, "
                          f"so indices must be in [0, {n_classes - 1}]")
     return labels
 

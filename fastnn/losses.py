@@ -52,19 +52,32 @@ def _as_rows(a):
     return a.reshape(a.shape[0], -1)
 
 
+def _class_rows(out, t, w, grad):
+    """A classification problem on outputs (n, ..., classes) as one of n*positions rows: outputs and grad as
+    (rows, classes), targets as (rows,) indices or (rows, classes), and each sample's weight repeated over its
+    positions. The kernels' mean over rows is then Keras' mean over all positions."""
+    c = out.shape[-1]
+    rows = out.size // c
+    if rows != len(out) and w is not None:
+        w = np.repeat(w, rows // len(out))
+    grad = None if grad is None else grad.reshape(rows, c)
+    return out.reshape(rows, c), t.reshape(rows, -1) if t.ndim == out.ndim else t.reshape(rows), w, grad
+
+
 class SparseCategoricalCrossentropy(Loss):
-    """Cross-entropy between integer class labels and predicted class probabilities (or logits)."""
+    """Cross-entropy between integer class labels and predicted class probabilities (or logits).
+
+    Outputs (batch, classes) take labels (batch,); outputs (batch, ..., classes), e.g. one distribution per
+    time step (batch, T, classes), take labels (batch, ...), and the loss is the mean over all positions."""
 
     fused_activation = "softmax"
     name = "sparse_categorical_crossentropy"
 
     def targets(self, y, n, output_shape):
-        if len(output_shape) != 1:
-            raise ValueError(f"sparse_categorical_crossentropy needs a model output of shape (batch, classes), "
-                             f"got per-sample output shape {tuple(output_shape)}")
-        return _validation.as_class_labels(y, n, output_shape[0])
+        return _validation.as_class_labels(y, n, output_shape[-1], positions=tuple(output_shape)[:-1])
 
     def compute(self, out, t, w, grad, logits):
+        out, t, w, grad = _class_rows(out, t, w, grad)
         if logits:
             return _kernels.softmax_xent_sparse(out, t, w, grad, _threads())
         onehot = np.zeros(out.shape, np.float32)
@@ -73,19 +86,14 @@ class SparseCategoricalCrossentropy(Loss):
 
 
 class CategoricalCrossentropy(Loss):
-    """Cross-entropy between target distributions (e.g. one-hot rows) and predicted probabilities (or logits)."""
+    """Cross-entropy between target distributions (e.g. one-hot rows) and predicted probabilities (or logits),
+    along the last axis; for outputs (batch, ..., classes) the mean over all positions."""
 
     fused_activation = "softmax"
     name = "categorical_crossentropy"
 
-    def targets(self, y, n, output_shape):
-        t = super().targets(y, n, output_shape)
-        if len(output_shape) != 1:
-            raise ValueError(f"categorical_crossentropy needs a model output of shape (batch, classes), "
-                             f"got per-sample output shape {tuple(output_shape)}")
-        return t
-
     def compute(self, out, t, w, grad, logits):
+        out, t, w, grad = _class_rows(out, t, w, grad)
         if logits:
             return _kernels.softmax_xent_dense(out, t, w, grad, _threads())
         return _probability_xent(out, t, w, grad)

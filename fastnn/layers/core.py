@@ -104,7 +104,7 @@ class Dense(Layer, _Activated):
             if not self.emit_logits:
                 self._activate(z, y)
         self._x, self._z, self._y = x2, z, y
-        return y if x.ndim == 2 else y.reshape((x.shape[0],) + self.output_shape)
+        return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (self.units,))  # leading axes kept: any length
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
         dy = grad_out.reshape(-1, self.units)
@@ -129,7 +129,7 @@ class Dense(Layer, _Activated):
             dx = self._buffer("dx", self._x.shape)
             _kernels.gemm(dz, self.weights[0], dx, False, True, False, None, 0, 0.0, nt)
             if grad_out.ndim != 2:
-                dx = dx.reshape((grad_out.shape[0],) + self.input_shape)
+                dx = dx.reshape(grad_out.shape[:-1] + (self.input_shape[-1],))
         if sink is not None and self.trainable:
             sink(self._x, dz, nt)  # after dx, which needs the kernel from before the update
         return dx

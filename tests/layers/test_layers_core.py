@@ -59,6 +59,16 @@ def test_dense_without_bias_and_on_3d_input():
     np.testing.assert_allclose(layer.forward(x), x @ layer.weights[0], rtol=1e-5, atol=1e-6)
 
 
+def test_dense_on_sequences_of_another_length():
+    """Built for (8, 5), Dense maps the last axis of any (batch, T, 5): generation feeds one step at a time."""
+    layer = _built(L.Dense(4, activation="softmax"), (8, 5))
+    x = np.random.default_rng(2).standard_normal((2, 1, 5)).astype(np.float32)
+    y = layer.forward(x)
+    assert y.shape == (2, 1, 4)
+    np.testing.assert_allclose(y, _np_act(x @ layer.weights[0] + layer.weights[1], "softmax"), rtol=1e-5)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+
+
 def test_parameter_gradients_accumulate_on_request():
     layer = _built(L.Dense(3), (4,))
     x = np.ones((2, 4), np.float32)
