@@ -15,6 +15,7 @@ SGD (learning rate 0.01, momentum 0.9). A peer is used only when it can be impor
 import importlib
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -188,7 +189,8 @@ def ort_cell(name, weights, x, y, threads):
     torch, ort = _import("torch"), _import("onnxruntime")
     module = torch_module(name, weights).eval()
     tx = torch_layout(x)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no onnxscript
         path = os.path.join(folder, f"{name}.onnx")
         torch.onnx.export(module, (torch.from_numpy(tx),), path, input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False)

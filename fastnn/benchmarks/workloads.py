@@ -141,7 +141,7 @@ class Gemm(NamedTuple):
         return 2 * self.m * self.k * self.n * self.count
 
 
-def _layer_products(layer, batch):
+def layer_gemms(layer, batch):
     """(forward, grad_weights, grad_input) lists of `Gemm` for one built layer at a batch size."""
     kind = type(layer).__name__
     name = layer.name
@@ -177,7 +177,7 @@ def step_gemms(model, batch, phase):
     gradients of every layer and the input gradients of all layers but the first (nothing needs those)."""
     gemms = []
     for index, layer in enumerate(model.layers):
-        forward, grad_weights, grad_input = _layer_products(layer, batch)
+        forward, grad_weights, grad_input = layer_gemms(layer, batch)
         gemms += forward
         if phase == "train":
             gemms += grad_weights
