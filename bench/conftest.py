@@ -32,10 +32,13 @@ def fma_peak():
     return peak
 
 
-def _side_by_side(first, second, rounds=9, block=0.02, settle=0.0):
+def _side_by_side(first, second, rounds=9, block=0.02, settle=0.0, budget=None):
     """Time two callables interleaved (A B, B A, ...): (median s/call of first, of second, ratio second / first,
     the median of the per-round ratios). `settle` seconds of sleep before each block let the other library's
-    threads go idle (see `runner.measure_interleaved`)."""
+    threads go idle (see `runner.measure_interleaved`); `budget`, when given, sets the rounds to about that many
+    seconds in all (at least three rounds)."""
+    if budget is not None:
+        rounds = max(3, int(budget / (2 * (block + settle))))
     timed = runner.measure_interleaved({"first": first, "second": second}, rounds, block, 0.05, settle)
     return timed["first"]["median_s"], timed["second"]["median_s"], runner.round_ratio(timed, "second", "first")
 
@@ -52,7 +55,7 @@ _ROWS = {}
 @pytest.fixture(scope="session")
 def report_row():
     """report_row(dict, table="...") adds a line to a table printed at the end of the session."""
-    def add(row, table="fastnn vs numpy, side by side (medians)"):
+    def add(row, table="fastnn side by side (medians)"):
         _ROWS.setdefault(table, []).append(row)
 
     return add

@@ -1,5 +1,6 @@
 """``python -m fastnn bench``: the comparison table, the regression gate and its baseline (options in __main__)."""
 import datetime
+import importlib.util
 import os
 import platform
 import sys
@@ -29,6 +30,8 @@ def environment(threads, peer_status=None, peak=None):
            "fastnn": fastnn.__version__, "isa": cpu["isa"], "cpu": _cpu_model(), "cpus": os.cpu_count(),
            "threads": threads, "python": platform.python_version(), "numpy": np.__version__,
            "yardstick": Yardstick().describe()}
+    if importlib.util.find_spec("threadpoolctl") is None:
+        env["yardstick"]["threads"] = "NumPy's default (install threadpoolctl to pin it to --threads)"
     if hasattr(os, "getloadavg"):
         env["load_average"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     if peak:
