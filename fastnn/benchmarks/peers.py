@@ -80,11 +80,13 @@ def _torch_modules(torch):
         def __init__(self, kernel, recurrent, bias, dense_kernel, dense_bias):
             super().__init__()
             self.lstm = nn.LSTM(kernel.shape[0], recurrent.shape[0], batch_first=True)
-            with torch.no_grad():  # Keras gates i, f, c, o are torch's i, f, g, o; torch splits the bias in two
+            with torch.no_grad():  # Keras gates i, f, c, o are torch's i, f, g, o
                 self.lstm.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
                 self.lstm.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(recurrent.T)))
                 self.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
                 self.lstm.bias_hh_l0.zero_()
+            # torch adds two biases: training both would move their sum twice as fast as Keras' single bias
+            self.lstm.bias_hh_l0.requires_grad_(False)
             self.fc = _linear(torch, dense_kernel, dense_bias)
 
         def forward(self, x):

@@ -33,7 +33,7 @@ def _columns(rows):
             cells.append(f"{row['speedup_vs_best']:.2f} ({LABELS[best]})" if best else _MISSING)
         fraction = row.get("peak_fraction")
         cells += [f"{row['gflops']:.1f}", f"{100 * fraction:.1f}" if fraction is not None else _MISSING,
-                  f"{row['yardstick_ratio']:.3f}"]
+                  f"{row['yardstick_ratio']:.4g}"]
         table.append(cells)
     return header, table
 
