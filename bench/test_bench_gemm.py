@@ -2,9 +2,10 @@
 
 Square sizes 64 .. 2048 at 1 and 2 threads, and every product of the reference workloads' steps at batches 1, 32
 and 256 (read off the built layers by `fastnn.benchmarks.workloads.step_gemms`: forward X @ W, weight gradient
-X^T @ dY (trans_a), input gradient dY @ W^T (trans_b); for convolutions X is the im2col matrix) at the workloads'
-thread count. Each case reports GFLOP/s, the fraction of the FMA peak measured at the start of the session and
-the speed ratio numpy_time / fastnn_time (> 1: fastnn is faster). Run::
+X^T @ dY (trans_a), input gradient dY @ W^T (trans_b); for convolutions X is the im2col matrix) at the
+workloads' thread count ($FASTNN_BENCH_THREADS, default 2). Each case reports GFLOP/s, the fraction of the FMA
+peak measured at the start of the session and the speed ratio numpy_time / fastnn_time (> 1: fastnn is faster).
+Run::
 
     python -m pytest bench/test_bench_gemm.py --benchmark-enable -q [-k square]
 """
@@ -36,8 +37,8 @@ def workload_gemms():
 
 WORKLOAD_GEMMS = workload_gemms()
 CASES = [(case, t, "square") for case in SQUARE for t in THREADS]
-CASES += [(case, workloads.DEFAULT_THREADS, origin) for case, origin in WORKLOAD_GEMMS.items()
-          if workloads.DEFAULT_THREADS in THREADS]
+CASES += [(case, workloads.bench_threads(), origin) for case, origin in WORKLOAD_GEMMS.items()
+          if workloads.bench_threads() in THREADS]
 
 
 def case_id(case):

@@ -1,5 +1,5 @@
 """Convolution layers of the lenet and cnn32 workloads on their own: forward and backward at batches 1, 32 and
-256, on the workloads' thread count.
+256, on the workloads' thread count ($FASTNN_BENCH_THREADS, default 2).
 
 Each layer is taken from the built workload model (same weights, shapes and activation), fed a random input of its
 shape; backward is timed after one forward and computes the weight gradients and, except in a model's first
@@ -23,7 +23,7 @@ CASES = [(name, index, batch, phase) for name in ("lenet", "cnn32")
 @pytest.mark.parametrize("name, index, batch, phase", CASES,
                          ids=[f"{n}-conv{i}-B{b}-{p}" for n, i, b, p in CASES])
 def test_conv_layer(benchmark, fma_peak, report_row, name, index, batch, phase):
-    threads = workloads.DEFAULT_THREADS
+    threads = workloads.bench_threads()
     fastnn.set_num_threads(threads)
     layer = workloads.build_model(name).layers[index]
     rng = np.random.default_rng(0)

@@ -14,7 +14,9 @@ import pytest
 import fastnn
 from fastnn._arena import _aligned_empty
 from fastnn.benchmarks.runner import measure_interleaved
-from fastnn.benchmarks.workloads import DEFAULT_THREADS as THREADS
+from fastnn.benchmarks.workloads import bench_threads
+
+THREADS = bench_threads()
 
 try:
     import torch

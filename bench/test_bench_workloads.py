@@ -15,7 +15,7 @@ import fastnn
 from fastnn.benchmarks import peers, runner, workloads
 
 AVAILABLE = {peer: ok for peer, (ok, _) in peers.availability().items()}
-THREADS = workloads.DEFAULT_THREADS
+THREADS = workloads.bench_threads()
 NAMES = [name for name in workloads.WORKLOADS if not workloads.unavailable_reason(name)]
 CELLS = [(name, batch, phase) for name in NAMES for batch in workloads.BATCHES for phase in workloads.PHASES]
 

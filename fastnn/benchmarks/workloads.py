@@ -13,6 +13,7 @@ learning rate 0.01 and momentum 0.9. A cell is one workload at one batch size: a
 `step_gemms` lists the matrix products a step performs, read off the built layers, from which `step_flops`
 counts its floating-point operations (GEMMs only: the elementwise work is a few per cent at most).
 """
+import os
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -26,6 +27,16 @@ PHASES = ("train", "infer")
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 DEFAULT_THREADS = 2  # the thread count of DESIGN.md's "Peers to beat" table
+
+
+def bench_threads():
+    """The benchmarks' thread count: $FASTNN_BENCH_THREADS, else `DEFAULT_THREADS`."""
+    value = os.environ.get("FASTNN_BENCH_THREADS", "")
+    if not value:
+        return DEFAULT_THREADS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"FASTNN_BENCH_THREADS must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class Cell(NamedTuple):
