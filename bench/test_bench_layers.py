@@ -47,7 +47,8 @@ def test_conv_layer(benchmark, fma_peak, report_row, name, index, batch, phase):
     flops = sum(g.flops for g in gemms)
     seconds = benchmark.stats.stats.median if not benchmark.disabled else float("nan")
     peak = fma_peak(threads)
-    info = {"layer": f"{name} {layer.name}", "batch": batch, "phase": phase,
+    kh, kw, _, filters = layer.weights[0].shape
+    info = {"layer": f"{name} [{index}] conv{kh}x{kw}({filters})", "batch": batch, "phase": phase,
             "gemm": " + ".join(f"{g.m}x{g.k}x{g.n}" for g in gemms), "ms": round(seconds * 1e3, 4),
             "gflops": round(flops / seconds / 1e9, 1), "peak_fraction": round(flops / seconds / 1e9 / peak, 3)}
     benchmark.extra_info.update(info)
