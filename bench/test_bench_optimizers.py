@@ -2,7 +2,7 @@
 ``optimizer.step()`` with ``foreach=True`` on tensors of the same shapes, for SGD with momentum and for Adam.
 
 The fastnn step is ``optimizer.apply(params, grads, segments)`` on a flat arena laid out as a model's (every tensor
-64-byte aligned), so it includes the Python call. Both engines run on `workloads.THREADS` threads, measured
+64-byte aligned), so it includes the Python call. Both engines run on `THREADS` threads, measured
 interleaved in the same test (medians); the times and the speed-up (torch / fastnn) go to ``extra_info``, and the
 same on one thread (keys ending in ``_1thread``). Run::
 
@@ -12,9 +12,16 @@ import numpy as np
 import pytest
 
 import fastnn
-import workloads
 from fastnn._arena import _aligned_empty
-from compare_mlp import measure_interleaved
+from fastnn.benchmarks.runner import measure_interleaved
+from fastnn.benchmarks.workloads import bench_threads
+
+THREADS = bench_threads()
+
+try:
+    import torch
+except ImportError:  # the peer is optional
+    torch = None
 
 # cnn32: conv3(32) on 3 channels, conv3(32), conv3(64), fc256 on the 8 x 8 x 64 = 4096 features, fc10.
 CNN32_SHAPES = [(3, 3, 3, 32), (32,), (3, 3, 32, 32), (32,), (3, 3, 32, 64), (64,), (4096, 256), (256,),
@@ -26,12 +33,12 @@ OPTIMIZERS = {
     "adam": (lambda: fastnn.optimizers.Adam(LEARNING_RATE),
              lambda torch, p: torch.optim.Adam(p, lr=LEARNING_RATE, eps=1e-7, foreach=True)),
 }
-needs_torch = pytest.mark.skipif(not workloads.TORCH_AVAILABLE, reason="torch is not installed")
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
 def fastnn_step(name):
     """A callable doing one fastnn optimizer step on a cnn32-shaped arena with random gradients."""
-    fastnn.set_num_threads(workloads.THREADS)
+    fastnn.set_num_threads(THREADS)
     rng = np.random.default_rng(0)
     segments, n = [], 0
     for shape in CNN32_SHAPES:
@@ -46,8 +53,7 @@ def fastnn_step(name):
 
 def torch_step(name):
     """A callable doing one PyTorch ``optimizer.step()`` on tensors of the cnn32 shapes, gradients set."""
-    torch = workloads.torch
-    torch.set_num_threads(workloads.THREADS)
+    torch.set_num_threads(THREADS)
     generator = torch.Generator().manual_seed(0)
     tensors = [torch.nn.Parameter(torch.randn(shape, generator=generator) * 0.05) for shape in CNN32_SHAPES]
     for t in tensors:
@@ -58,7 +64,7 @@ def torch_step(name):
 
 def _compare(step, peer, threads):
     fastnn.set_num_threads(threads)
-    workloads.torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     timed = measure_interleaved({"fastnn": step, "torch": peer}, rounds=15, round_seconds=0.03)
     fastnn_ms, torch_ms = (timed[e]["median_s"] * 1e3 for e in ("fastnn", "torch"))
     return {"fastnn_ms": fastnn_ms, "torch_ms": torch_ms, "speedup_vs_torch": torch_ms / fastnn_ms}
@@ -71,14 +77,14 @@ def test_fastnn_optimizer_step(benchmark, name):
         step()
     benchmark.group = f"optimizer step cnn32 {name}"
     benchmark(step)
-    if workloads.TORCH_AVAILABLE and not benchmark.disabled:
+    if torch is not None and not benchmark.disabled:
         peer = torch_step(name)
-        benchmark.extra_info.update(_compare(step, peer, workloads.THREADS))
+        benchmark.extra_info.update(_compare(step, peer, THREADS))
         # One thread too: on a shared machine a busy core delays every parallel region by a scheduler tick,
         # which distorts the many-region PyTorch step far more than the fused one.
         benchmark.extra_info.update({f"{key}_1thread": value for key, value in _compare(step, peer, 1).items()})
-        fastnn.set_num_threads(workloads.THREADS)
-        workloads.torch.set_num_threads(workloads.THREADS)
+        fastnn.set_num_threads(THREADS)
+        torch.set_num_threads(THREADS)
 
 
 @needs_torch

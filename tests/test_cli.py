@@ -1,4 +1,4 @@
-"""The command line, ``python -m fastnn``: info, demo, help and usage errors."""
+"""The command line, ``python -m fastnn``: info, demo, help and usage errors (bench: test_bench_command.py)."""
 import os
 import re
 import subprocess
@@ -43,7 +43,7 @@ def test_info_as_a_module():
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("info", "demo"):
+    for command in ("info", "demo", "bench"):
         assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), result.stdout
 
 
