@@ -9,6 +9,7 @@ its threads, and its first parallel region waits for them forever. So before eac
 "fork" start method included) the forking thread releases its pool with `omp_pause_resource_all`: the child
 then starts a fresh pool with the full thread count, and the parent rebuilds its own at its next kernel call.
 """
+import contextlib
 import ctypes
 import os
 import time
@@ -48,6 +49,18 @@ def contended():
             running = 0
         _contention[1] = running > _CPUS
     return _contention[1]
+
+
+@contextlib.contextmanager
+def exact_threads():
+    """Within the block every step uses the thread count that is set, whatever the load (benchmarks compare
+    engines at one thread count)."""
+    global _ADAPTIVE
+    saved, _ADAPTIVE = _ADAPTIVE, False
+    try:
+        yield
+    finally:
+        _ADAPTIVE = saved
 
 
 def set_num_threads(n):

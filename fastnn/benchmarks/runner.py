@@ -12,6 +12,7 @@ import statistics
 import time
 
 import fastnn
+from fastnn import _threads
 
 from . import peers, workloads
 from .yardstick import Yardstick, blas_threads
@@ -132,7 +133,7 @@ def measure_cell(cells, name, batch, phase, options, yardstick=None):
     fns = {engine: cell.phase(phase) for engine, cell in cells.items() if cell.phase(phase) is not None}
     fns[YARDSTICK] = yardstick or Yardstick()
     fastnn.set_num_threads(options.threads)
-    with blas_threads(options.threads):
+    with blas_threads(options.threads), _threads.exact_threads():
         timed = measure_interleaved(fns, options.rounds, options.round_seconds,
                                     settle_seconds=options.settle_seconds)
     ms = {engine: timed[engine]["median_s"] * 1e3 for engine in fns if engine != YARDSTICK}
