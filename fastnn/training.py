@@ -10,7 +10,10 @@ from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
 # Training steps with fewer (samples x parameters) than this run on one thread (measured on the mlp workload:
-# at batch 1 the parallel regions cost more than they save, at batch 32 they win).
+# at batch 1 the parallel regions cost more than they save, at batch 32 they win). Giving only the first layer's
+# forward GEMV and fused update (784x256) to 2 threads loses too: with fixed column ownership each 1 KB weight row
+# is split across the cores and they pull each other's lines (update 35 us vs 22 us on one thread); with rows
+# owned in the update (15 us alone) the forward reads lines the other core holds (step 2-4x slower).
 SERIAL_STEP_WORK = 2_000_000
 
 
