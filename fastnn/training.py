@@ -13,7 +13,8 @@ DEFAULT_BATCH_SIZE = 32
 # at batch 1 the parallel regions cost more than they save, at batch 32 they win). Giving only the first layer's
 # forward GEMV and fused update (784x256) to 2 threads loses too: with fixed column ownership each 1 KB weight row
 # is split across the cores and they pull each other's lines (update 35 us vs 22 us on one thread); with rows
-# owned in the update (15 us alone) the forward reads lines the other core holds (step 2-4x slower).
+# owned in the update (10 us alone) the forward then reads the half the other core holds: GEMV + update are no
+# faster than on one thread (27 vs 26 us on a quiet machine, 2-4x slower on a busy one).
 SERIAL_STEP_WORK = 2_000_000
 
 
