@@ -278,7 +278,7 @@ def test_fma_peak_probe():
 
 # Tall A with a short k (a convolution's pixels x its patch), as the direct path cuts it into row blocks that
 # stay in L2 (about 512 KB of A each: 4092 rows at k = 32); k = 600 also crosses a k block.
-TALL_SHAPES = [(140000, 7, 1), (9001, 33, 27), (9000, 288, 32), (8999, 10, 33), (4500, 65, 64), (700, 40, 600)]
+TALL_SHAPES = [(270000, 7, 1), (12001, 33, 27), (9000, 288, 32), (8999, 10, 33), (4500, 65, 64), (700, 40, 600)]
 
 
 @pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
