@@ -164,6 +164,34 @@ static void packed_team(const problem *g, float *pa, float *pb, int t, int nt)
     }
 }
 
+/* Rows [i0, i1) of a chunk against its columns, for the k block [pc, pc + kc). */
+static void direct_block(const problem *g, const chunk *ch, int64_t i0, int64_t i1, int64_t pc, int64_t kc,
+                         int first, int last, int64_t rs_a, int64_t cs_a)
+{
+    const fnn_gemm_direct *dk = &g->dk;
+    for (int64_t jc = ch->n0; jc < ch->n1; jc += DIRECT_NB) {
+        int64_t nc = min64(DIRECT_NB, ch->n1 - jc);
+        if (g->trans_b)
+            fnn_pack_b(kc, nc, b_at(g, pc, jc), g->ldb, 1, dk->nr, ch->pb, g->kr->interleave);
+        for (int64_t jr = 0; jr < nc; jr += dk->nr) {
+            int64_t nr = min64(dk->nr, nc - jr), j = jc + jr;
+            const float *b = g->trans_b ? ch->pb + jr * kc : b_at(g, pc, j);
+            int64_t rs_b = g->trans_b ? dk->nr : g->ldb;
+            fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
+            for (int64_t i = i0; i < i1; i += dk->mr) {
+                int64_t mr = min64(dk->mr, i1 - i);
+                dk->fn(kc, a_at(g, i, pc), rs_a, cs_a, b, rs_b, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
+                finish_tile(g, i, j, mr, nr, last);
+            }
+        }
+    }
+}
+
+/* Rows of A the direct path takes at a time: each column strip of B re-reads them, so tall A (a convolution's
+ * pixels: m in the hundred thousands, k a few dozen) is cut into blocks of about DIRECT_A_BYTES that stay in
+ * L2 across the strips, instead of streaming from memory once per strip. */
+#define DIRECT_A_BYTES (512 << 10)
+
 static void direct_chunk(const problem *g, const chunk *ch)
 {
     const fnn_gemm_direct *dk = &g->dk;
@@ -171,22 +199,11 @@ static void direct_chunk(const problem *g, const chunk *ch)
     for (int64_t pc = 0; pc < g->k; pc += DIRECT_KC) {
         int64_t kc = min64(DIRECT_KC, g->k - pc);
         int first = pc == 0, last = pc + kc == g->k;
-        for (int64_t jc = ch->n0; jc < ch->n1; jc += DIRECT_NB) {
-            int64_t nc = min64(DIRECT_NB, ch->n1 - jc);
-            if (g->trans_b)
-                fnn_pack_b(kc, nc, b_at(g, pc, jc), g->ldb, 1, dk->nr, ch->pb, g->kr->interleave);
-            for (int64_t jr = 0; jr < nc; jr += dk->nr) {
-                int64_t nr = min64(dk->nr, nc - jr), j = jc + jr;
-                const float *b = g->trans_b ? ch->pb + jr * kc : b_at(g, pc, j);
-                int64_t rs_b = g->trans_b ? dk->nr : g->ldb;
-                fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
-                for (int64_t i = ch->m0; i < ch->m1; i += dk->mr) {
-                    int64_t mr = min64(dk->mr, ch->m1 - i);
-                    dk->fn(kc, a_at(g, i, pc), rs_a, cs_a, b, rs_b, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
-                    finish_tile(g, i, j, mr, nr, last);
-                }
-            }
-        }
+        int64_t mb = DIRECT_A_BYTES / (int64_t)sizeof(float) / kc / dk->mr * dk->mr;
+        if (mb < dk->mr)
+            mb = dk->mr;
+        for (int64_t ib = ch->m0; ib < ch->m1; ib += mb)
+            direct_block(g, ch, ib, min64(ib + mb, ch->m1), pc, kc, first, last, rs_a, cs_a);
     }
 }
 
