@@ -50,6 +50,30 @@ def _axis_geometry(size, window, stride, dilation, mode):
     return out, total // 2, total - total // 2
 
 
+def _set_conv_arguments(layer, what, filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                        kernel_initializer, bias_initializer):
+    """Check and set the arguments every convolution layer shares (`what` names the layer in errors)."""
+    if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+        raise ValueError(f"{what} filters must be a positive integer, got {filters!r}")
+    layer.filters = int(filters)
+    layer.kernel_size = _pair(kernel_size, "kernel_size", what)
+    layer.strides = _pair(strides, "strides", what)
+    layer.padding = _padding_mode(padding, what)
+    layer.dilation_rate = _pair(dilation_rate, "dilation_rate", what)
+    layer._set_activation(activation)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+
+
+def _conv_config(layer):
+    """The config entries of the arguments `_set_conv_arguments` sets."""
+    return dict(filters=layer.filters, kernel_size=list(layer.kernel_size), strides=list(layer.strides),
+                padding=layer.padding, dilation_rate=list(layer.dilation_rate), activation=layer.activation,
+                use_bias=layer.use_bias, kernel_initializer=initializers.serialize(layer.kernel_initializer),
+                bias_initializer=initializers.serialize(layer.bias_initializer))
+
+
 def _check_image_shape(layer, input_shape, channels=None):
     if len(input_shape) != 3:
         raise ValueError(f"{type(layer).__name__} {layer.name!r} expects images of per-sample shape (height, width, "
@@ -101,17 +125,8 @@ class Conv2D(Layer, _Activated):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"Conv2D filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = _pair(strides, "strides", "Conv2D")
-        self.padding = _padding_mode(padding, "Conv2D")
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate", "Conv2D")
-        self._set_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        _set_conv_arguments(self, "Conv2D", filters, kernel_size, strides, padding, dilation_rate, activation,
+                            use_bias, kernel_initializer, bias_initializer)
 
     def _geometry(self, input_shape):
         (h, w, _), (kh, kw), (sh, sw), (dh, dw) = input_shape, self.kernel_size, self.strides, self.dilation_rate
@@ -233,10 +248,7 @@ class Conv2D(Layer, _Activated):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
-                      padding=self.padding, dilation_rate=list(self.dilation_rate), activation=self.activation,
-                      use_bias=self.use_bias, kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer))
+        config.update(_conv_config(self))
         return config
 
     @classmethod

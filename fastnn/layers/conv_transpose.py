@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _kernels, activations, initializers
 from .base import Layer, ParamSpec
-from .conv import _WORKSPACE_BYTES, _check_image_shape, _contiguous_input, _padding_mode, _pair
+from .conv import _WORKSPACE_BYTES, _check_image_shape, _contiguous_input, _conv_config, _set_conv_arguments
 from .core import _Activated
 
 _threads = _kernels.omp_max_threads
@@ -87,18 +87,9 @@ class Conv2DTranspose(Layer, _Activated):
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"Conv2DTranspose filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2DTranspose")
-        self.strides = _pair(strides, "strides", "Conv2DTranspose")
-        self.padding = _padding_mode(padding, "Conv2DTranspose")
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate", "Conv2DTranspose")
+        _set_conv_arguments(self, "Conv2DTranspose", filters, kernel_size, strides, padding, dilation_rate,
+                            activation, use_bias, kernel_initializer, bias_initializer)
         self.output_padding = _output_padding(output_padding, self.strides)
-        self._set_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
 
     def _geometry(self, input_shape):
         op = self.output_padding or (None, None)
@@ -215,12 +206,8 @@ class Conv2DTranspose(Layer, _Activated):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
-                      padding=self.padding,
-                      output_padding=None if self.output_padding is None else list(self.output_padding),
-                      dilation_rate=list(self.dilation_rate), activation=self.activation, use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer))
+        config.update(_conv_config(self),
+                      output_padding=None if self.output_padding is None else list(self.output_padding))
         return config
 
     @classmethod
