@@ -143,3 +143,24 @@ cdef extern from "fnn.h" nogil:
                                  const float *x, float *y, int n_threads)
     int fnn_resize2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
                                   int mode, const float *dy, float *dx, int n_threads)
+
+    int FNN_DENSE_SOFTMAX, FNN_DENSE_XENT_SPARSE, FNN_DENSE_XENT_DENSE, FNN_DENSE_BCE_LOGITS, FNN_DENSE_MSE
+    ctypedef struct fnn_dense_layer:
+        int64_t n_in, n_out
+        float *kernel
+        float *bias
+        float *kernel_vel
+        float *bias_vel
+        float *bias_grad
+        int act
+        float alpha
+        float *z
+        float *y
+        float *dz
+        float *dx
+    int fnn_dense_forward_f32(int64_t n_layers, const fnn_dense_layer *layers, int64_t batch, const float *x,
+                              int team, int n_threads)
+    int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int64_t batch, const float *x,
+                               int loss_kind, const int64_t *labels, const float *targets, const float *w,
+                               float *grad, double lr, double momentum, int nesterov, double weight_decay,
+                               double clipvalue, double *loss, int team, int n_threads)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from . import _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
+from . import _dense_plan, _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
@@ -40,6 +40,7 @@ class TrainingMixin:
         self._logits = False
         self._grad_buffers = {}
         self._fused_step = None
+        self._dense_train = self._dense_forward = None
 
     # ---- configuration -----------------------------------------------------------------------------------
     def compile(self, optimizer="sgd", loss=None, metrics=None):
@@ -76,6 +77,7 @@ class TrainingMixin:
         self._metrics = None
         self._grad_buffers = {}
         self._fused_step = None
+        self._dense_train = self._dense_forward = None
         if self.loss is not None:
             self._configure_fusion()
 
@@ -177,6 +179,9 @@ class TrainingMixin:
         return fn(*args)
 
     def _train_step(self, x, t, w, metrics):
+        plan = self._dense_train = _dense_plan.train_plan_for(self, self._dense_train)
+        if plan is not None:
+            return plan.run(self, x, t, w, metrics)
         return self._maybe_serial(len(x) * self._arena.size < SERIAL_STEP_WORK, self._update_step, x, t, w, metrics)
 
     def _update_step(self, x, t, w, metrics):
@@ -217,10 +222,16 @@ class TrainingMixin:
         """The loss (and metrics) on one batch, in inference mode."""
         return self._on_batch("test_on_batch", self._test_step, x, y, sample_weight, return_dict)
 
+    def _infer(self, x):
+        """The model's output for a validated batch in inference mode (a buffer reused by the next call)."""
+        plan = self._dense_forward = _dense_plan.forward_plan_for(self, self._dense_forward)
+        if plan is not None:
+            return plan.run(x)
+        return self._maybe_serial(False, self._forward, x, False, False)
+
     def predict_on_batch(self, x):
         """The model's output for one batch (inference mode), as a new array."""
-        x = self._prepare_x(x)
-        return self._maybe_serial(False, self._forward, x, False, False).copy()
+        return self._infer(self._prepare_x(x)).copy()
 
     def __call__(self, x, training=None):
         """Run the model on a batch; `training` defaults to the mode set by `train()` / `eval()`."""
@@ -256,7 +267,7 @@ class TrainingMixin:
                 stop = min(start + batch_size, len(x))
                 for hook in begin:
                     hook(step, {})
-                out[start:stop] = self._maybe_serial(False, self._forward, x[start:stop], False, False)
+                out[start:stop] = self._infer(x[start:stop])
                 for hook in end:
                     hook(step, {"outputs": out[start:stop]})
                 progress.update(stop)

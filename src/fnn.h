@@ -269,4 +269,39 @@ int fnn_resize2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int
 int fnn_resize2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, int mode,
                               const float *dy, float *dx, int n_threads);
 
+/* ---- dense_plan.c: a chain of Dense layers in one call ----------------------------------------------------
+ * Layer l computes y = act(x @ kernel + bias) for a batch of rows: kernel n_in x n_out (row-major), x the
+ * batch's input (layer 0) or the layer below's y. z (batch x n_out) holds the pre-activation when act is not
+ * applied in the GEMM epilogue (gelu, FNN_DENSE_SOFTMAX; z may be y for softmax), else NULL. For a training
+ * step: dz (batch x n_out, NULL when act is linear), dx (batch x n_in, NULL for layer 0), bias_grad (where the
+ * bias gradient is left), and the velocities (NULL exactly when momentum == 0). bias NULL: no bias. */
+#define FNN_DENSE_SOFTMAX (-1) /* row-wise; only as the last layer of a forward pass */
+typedef struct {
+    int64_t n_in, n_out;
+    float *kernel, *bias, *kernel_vel, *bias_vel, *bias_grad;
+    int act;
+    float alpha;
+    float *z, *y, *dz, *dx;
+} fnn_dense_layer;
+enum fnn_dense_loss { /* the loss of a step, on the last layer's y (logits for the first three) */
+    FNN_DENSE_XENT_SPARSE = 0, /* fnn_softmax_xent_sparse_f32, labels */
+    FNN_DENSE_XENT_DENSE = 1,  /* fnn_softmax_xent_dense_f32, targets */
+    FNN_DENSE_BCE_LOGITS = 2,  /* fnn_sigmoid_bce_f32, targets */
+    FNN_DENSE_MSE = 3          /* fnn_mse_f32, targets */
+};
+/* The forward pass of n_layers layers on x (batch x n_in of layer 0) into each layer's y. team != 0 with
+ * n_threads > 1: one parallel region, every layer split by output columns; else layer after layer, each kernel
+ * on n_threads. The same bits either way, and the same as fnn_gemm_f32 and the activation kernels layer by
+ * layer. */
+int fnn_dense_forward_f32(int64_t n_layers, const fnn_dense_layer *layers, int64_t batch, const float *x, int team,
+                          int n_threads);
+/* One SGD training step (Keras' rule, as fnn_sgd_decay_clip_f32): the forward pass, the loss (*loss, its
+ * gradient into grad, batch x n_out of the last layer; w: sample weights or NULL), and, when the loss is
+ * finite, the backward pass updating every kernel (fnn_gemm_sgd_f32) and bias. A non-finite loss leaves the
+ * weights untouched. Bitwise the same as those kernels called layer by layer, for any team and n_threads. */
+int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int64_t batch, const float *x,
+                           int loss_kind, const int64_t *labels, const float *targets, const float *w, float *grad,
+                           double lr, double momentum, int nesterov, double weight_decay, double clipvalue,
+                           double *loss, int team, int n_threads);
+
 #endif

@@ -1,0 +1,184 @@
+"""Training and inference steps of a model that is a plain stack of Dense layers, each run as one C call.
+
+`_kernels.DensePlan` (src/dense_plan.c) binds the layers' weights to buffers planned once per batch size and
+runs the forward pass, or a whole SGD step (forward, loss, backward and the fused update of every kernel and
+bias), in one call: at batch 1 the per-layer Python and the separate parallel regions were most of a step.
+The arithmetic is the layer-by-layer path's, kernel for kernel, so weights, velocity and loss are bitwise the
+same (tests compare both). Small steps run on one parallel region in which each thread owns the same columns
+of the first kernel in every step (forward and update), so its share of the weights and velocity stays in its
+core's L2. Models the plan does not cover (other layers, other optimizers or losses, clipping by norm) return
+None here and take the usual path.
+"""
+import numpy as np
+
+from . import _fused_step, _kernels, _threads, activations, losses, optimizers
+
+# Tests switch this off to compare the two ways bit for bit.
+ENABLED = True
+# Steps with fewer (samples x parameters) than this run as one parallel region, each layer split by columns
+# between the threads; larger ones run layer after layer, each kernel on all threads (measured on the mlp
+# workload: see README "Dense stacks").
+TEAM_STEP_WORK = 2_000_000
+# The same for inference, in samples x parameters.
+TEAM_FORWARD_WORK = 2_000_000
+_MAX_BATCHES = 8  # plans kept per model (e.g. fit's last, shorter batch)
+
+_LOSS_KINDS = {losses.SparseCategoricalCrossentropy: 0, losses.CategoricalCrossentropy: 1,
+               losses.BinaryCrossentropy: 2, losses.MeanSquaredError: 3}
+
+
+def _dense_layers(model):
+    """The model's layers when they are all plain Dense on 1-D samples with a softmax only at the end."""
+    from .layers.core import Dense
+    layers = model._layers
+    if not layers or model._arena is None or len(model._input_shape) != 1:
+        return None
+    for layer in layers:
+        if type(layer) is not Dense or (layer._act == activations.SOFTMAX and layer is not layers[-1]):
+            return None
+    return layers
+
+
+def _threads_for(work, limit):
+    """(team, n_threads) for a step of `work`: one region on all threads when small, one thread when other
+    processes want the CPUs (`_threads.contended`)."""
+    threads = _kernels.omp_max_threads()
+    if threads > 1 and _threads.contended():
+        return False, 1
+    return work < limit, threads
+
+
+class _Plans:
+    """(DensePlan, its output buffer) by batch size; make(batch) builds them."""
+
+    def __init__(self, make):
+        self.make, self.by_batch = make, {}
+
+    def get(self, batch):
+        plan = self.by_batch.get(batch)
+        if plan is None:
+            if len(self.by_batch) >= _MAX_BATCHES:
+                self.by_batch.clear()
+            plan = self.by_batch[batch] = self.make(batch)
+        return plan
+
+
+def _layer_tuple(layer, batch, act, kernel_vel=None, bias_vel=None, training=False):
+    """The DensePlan entry of one Dense layer with fresh buffers for `batch` samples."""
+    kernel = layer.weights[0]
+    n_in, n_out = kernel.shape
+    bias = layer.weights[1] if layer.use_bias else None
+    y = np.empty((batch, n_out), np.float32)
+    z = None
+    if act == activations.SOFTMAX:
+        z = y
+    elif activations.needs_preactivation(act):
+        z = np.empty((batch, n_out), np.float32)
+    dz = dx = bias_grad = None
+    if training:
+        dz = np.empty((batch, n_out), np.float32) if act != 0 else None
+        dx = np.empty((batch, n_in), np.float32)
+        bias_grad = layer.grads[1] if layer.use_bias else None
+    return (kernel, bias, kernel_vel, bias_vel, bias_grad, act, layer._alpha, z, y, dz, dx)
+
+
+class ForwardPlan:
+    """Inference through the model's Dense stack."""
+
+    def __init__(self, model, layers):
+        self.key = (model._arena, tuple(layers))
+        self.size = model._arena.size
+
+        def make(batch):
+            specs = [_layer_tuple(layer, batch, layer._act) for layer in layers]
+            return _kernels.DensePlan(batch, specs), specs[-1][8]
+
+        self.plans = _Plans(make)
+
+    def run(self, x):
+        """The model's output for x (validated, (batch, n_in)): a buffer of the plan, valid until the next call."""
+        plan, out = self.plans.get(len(x))
+        team, threads = _threads_for(len(x) * self.size, TEAM_FORWARD_WORK)
+        plan.forward(x, team, threads)
+        return out
+
+
+def forward_plan_for(model, cached):
+    """The ForwardPlan for the model (`cached` when it still fits), or None when the model is not a Dense
+    stack."""
+    if not ENABLED:
+        return None
+    layers = _dense_layers(model)
+    if layers is None:
+        return None
+    if cached is not None and cached.key[0] is model._arena and cached.key[1] == tuple(layers):
+        return cached
+    return ForwardPlan(model, layers)
+
+
+class TrainPlan:
+    """SGD training steps of the model's Dense stack with its loss."""
+
+    def __init__(self, model, layers, loss_kind):
+        opt, arena = model.optimizer, model._arena
+        velocity = opt._arrays(arena.params.shape[0]).get("velocity")
+        self.key = (_fused_step._key(model), model.loss, model._logits, tuple(layers))
+        self.loss_kind, self.size = loss_kind, arena.size
+        base = arena.params.__array_interface__["data"][0]
+
+        def state(param):
+            if velocity is None or param is None:
+                return None
+            offset = (param.__array_interface__["data"][0] - base) // 4
+            return velocity[offset:offset + param.size].reshape(param.shape)
+
+        logits_last = model._fused_layer is layers[-1]
+
+        def make(batch):
+            specs = []
+            for layer in layers:
+                act = 0 if (logits_last and layer is layers[-1]) else layer._act
+                bias = layer.weights[1] if layer.use_bias else None
+                specs.append(_layer_tuple(layer, batch, act, state(layer.weights[0]), state(bias), True))
+            grad = np.empty((batch, layers[-1].units), np.float32)
+            return _kernels.DensePlan(batch, specs, grad), specs[-1][8]
+
+        self.plans = _Plans(make)
+
+    def run(self, model, x, t, w, metrics):
+        """One training step on validated x, targets t and weights w (or None); returns the loss."""
+        opt = model.optimizer
+        plan, out = self.plans.get(len(x))
+        team, threads = _threads_for(len(x) * self.size, TEAM_STEP_WORK)
+        sparse = self.loss_kind == 0
+        loss = plan.sgd_step(x, self.loss_kind, t if sparse else None, None if sparse else t, w,
+                             opt.learning_rate, opt.momentum, opt.nesterov, opt.weight_decay or 0.0,
+                             opt.clipvalue or 0.0, team, threads)
+        if loss != loss or loss in (np.inf, -np.inf):
+            from .training import NonFiniteLossError
+            raise NonFiniteLossError(loss)
+        for m in metrics:
+            m.update(out, t, model._logits, w)
+        opt.iterations += 1
+        return loss
+
+
+def train_plan_for(model, cached):
+    """The TrainPlan for the model's layers, optimizer and loss (`cached` when it still fits), or None when
+    the step is not one the plan runs."""
+    opt, loss = model.optimizer, model.loss
+    if not ENABLED or type(opt) is not optimizers.SGD or opt.clipnorm is not None \
+            or opt.global_clipnorm is not None:
+        return None
+    kind = _LOSS_KINDS.get(type(loss))
+    if kind is None or (kind < 3 and not model._logits):
+        return None
+    if cached is not None and _fused_step._same(cached.key[0], model) and cached.key[1] is loss \
+            and cached.key[2] == model._logits and cached.key[3] == tuple(model._layers):
+        return cached
+    layers = _dense_layers(model)
+    if layers is None or not all(layer.trainable for layer in layers):
+        return None
+    if layers[-1]._act == activations.SOFTMAX and model._fused_layer is not layers[-1]:
+        return None
+    return TrainPlan(model, layers, kind)
