@@ -33,6 +33,7 @@ cdef class DensePlan:
     cdef int64_t n_layers, batch, n_in, n_out
     cdef list keep
     cdef float[:, ::1] grad
+    cdef bint has_grad
 
     def __cinit__(self):
         self.layers = NULL
@@ -68,7 +69,7 @@ cdef class DensePlan:
         if grad is not None:
             if tuple(grad.shape) != (batch, self.n_out):
                 raise ValueError(f"DensePlan: grad has shape {tuple(grad.shape)}, expected {(batch, self.n_out)}")
-            self.grad = grad
+            self.grad, self.has_grad = grad, True
 
     cdef int _check_x(self, const float[:, ::1] x) except -1:
         if x.shape[0] != self.batch or x.shape[1] != self.n_in:
@@ -89,7 +90,7 @@ cdef class DensePlan:
         """One SGD step on x with class labels (batch,) or targets (batch, n_out) and sample weights w (batch,)
         or None; returns the loss (NaN or infinite: nothing was updated)."""
         self._check_x(x)
-        if self.grad is None:
+        if not self.has_grad:
             raise ValueError("DensePlan.sgd_step: the plan was made without a grad buffer")
         if labels is not None and labels.shape[0] != self.batch:
             raise ValueError(f"DensePlan.sgd_step: {labels.shape[0]} labels for a batch of {self.batch}")

@@ -79,26 +79,36 @@ static int64_t check_spans(int64_t n, const spans *sp)
     return total;
 }
 
-/* Runs fn over the spans, each thread on an equal contiguous part of their concatenation. */
+/* Part t of count of run_spans. */
+static void spans_part(const spans *sp, int64_t total, piece_fn fn, const void *args, int t, int count)
+{
+    unsigned fpu = fnn_fpu_enter();
+    int64_t lo = total * t / count, hi = total * (t + 1) / count, pos = 0;
+    for (int64_t s = 0; s < sp->n_span && pos < hi; s++) {
+        int64_t a = lo > pos ? lo : pos, b = hi < pos + sp->sizes[s] ? hi : pos + sp->sizes[s];
+        if (a < b)
+            fn(args, sp->offsets[s] + (a - pos), b - a, sp->scales ? sp->scales[s] : 1.0f);
+        pos += sp->sizes[s];
+    }
+    fnn_fpu_leave(fpu);
+}
+
+/* Runs fn over the spans, each thread on an equal contiguous part of their concatenation. One thread opens no
+ * parallel region (an inactive one still costs a team setup, e.g. inside src/dense_plan.c's region). */
 static void run_spans(const spans *sp, int64_t total, int n_threads, piece_fn fn, const void *args)
 {
     int nt = total < PARALLEL_MIN_ELEMENTS ? 1 : n_threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt <= 1) {
+        spans_part(sp, total, fn, args, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
     {
-        unsigned fpu = fnn_fpu_enter();
-        int t = 0, count = 1;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
-        count = omp_get_num_threads();
+        spans_part(sp, total, fn, args, omp_get_thread_num(), omp_get_num_threads());
+#else
+        spans_part(sp, total, fn, args, 0, 1);
 #endif
-        int64_t lo = total * t / count, hi = total * (t + 1) / count, pos = 0;
-        for (int64_t s = 0; s < sp->n_span && pos < hi; s++) {
-            int64_t a = lo > pos ? lo : pos, b = hi < pos + sp->sizes[s] ? hi : pos + sp->sizes[s];
-            if (a < b)
-                fn(args, sp->offsets[s] + (a - pos), b - a, sp->scales ? sp->scales[s] : 1.0f);
-            pos += sp->sizes[s];
-        }
-        fnn_fpu_leave(fpu);
     }
 }
 
@@ -363,7 +373,13 @@ static void run_outer(const sgd_tile_ctx *t, const float *a, const float *b, int
 {
     outer_fn fn = isa == FNN_ISA_AVX512 ? sgd_outer_avx512 : isa == FNN_ISA_AVX2 ? sgd_outer_avx2 : sgd_outer_generic;
     int nt = m * n < PARALLEL_MIN_ELEMENTS ? 1 : n_threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt <= 1) { /* no parallel region, as run_spans */
+        unsigned fpu = fnn_fpu_enter();
+        fn(t, a, b, 0, m, n);
+        fnn_fpu_leave(fpu);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
     {
         unsigned fpu = fnn_fpu_enter();
         int part = 0, parts = 1;
