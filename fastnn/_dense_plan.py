@@ -15,12 +15,10 @@ from . import _fused_step, _kernels, _threads, activations, losses, optimizers
 
 # Tests switch this off to compare the two ways bit for bit.
 ENABLED = True
-# Steps with fewer (samples x parameters) than this run as one parallel region, each layer split by columns
-# between the threads; larger ones run layer after layer, each kernel on all threads (measured on the mlp
-# workload: see README "Dense stacks").
-TEAM_STEP_WORK = 2_000_000
-# The same for inference, in samples x parameters.
-TEAM_FORWARD_WORK = 2_000_000
+# Steps with fewer (samples x parameters) than these run as one parallel region, each layer split by columns
+# between the threads (training, inference). 0: never, as measured on the mlp workload (README "Dense stacks").
+TEAM_STEP_WORK = 0
+TEAM_FORWARD_WORK = 0
 _MAX_BATCHES = 8  # plans kept per model (e.g. fit's last, shorter batch)
 
 _LOSS_KINDS = {losses.SparseCategoricalCrossentropy: 0, losses.CategoricalCrossentropy: 1,
@@ -39,13 +37,16 @@ def _dense_layers(model):
     return layers
 
 
-def _threads_for(work, limit):
-    """(team, n_threads) for a step of `work`: one region on all threads when small, one thread when other
-    processes want the CPUs (`_threads.contended`)."""
+def _threads_for(work, team_below, serial=False):
+    """(team, n_threads) for a call of `work` (samples x parameters): one region on all threads below
+    `team_below`, else each kernel on all threads, or on one when `serial` or when other processes want the
+    CPUs (`_threads.contended`)."""
     threads = _kernels.omp_max_threads()
-    if threads > 1 and _threads.contended():
+    if threads == 1 or _threads.contended():
         return False, 1
-    return work < limit, threads
+    if work < team_below:
+        return True, threads
+    return False, 1 if serial else threads
 
 
 class _Plans:
@@ -145,11 +146,12 @@ class TrainPlan:
 
         self.plans = _Plans(make)
 
-    def run(self, model, x, t, w, metrics):
-        """One training step on validated x, targets t and weights w (or None); returns the loss."""
+    def run(self, model, x, t, w, metrics, serial):
+        """One training step on validated x, targets t and weights w (or None); returns the loss. `serial`: a
+        step too small for more than one thread unless in one region."""
         opt = model.optimizer
         plan, out = self.plans.get(len(x))
-        team, threads = _threads_for(len(x) * self.size, TEAM_STEP_WORK)
+        team, threads = _threads_for(len(x) * self.size, TEAM_STEP_WORK, serial)
         sparse = self.loss_kind == 0
         loss = plan.sgd_step(x, self.loss_kind, t if sparse else None, None if sparse else t, w,
                              opt.learning_rate, opt.momentum, opt.nesterov, opt.weight_decay or 0.0,

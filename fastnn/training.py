@@ -179,10 +179,11 @@ class TrainingMixin:
         return fn(*args)
 
     def _train_step(self, x, t, w, metrics):
+        small = len(x) * self._arena.size < SERIAL_STEP_WORK
         plan = self._dense_train = _dense_plan.train_plan_for(self, self._dense_train)
         if plan is not None:
-            return plan.run(self, x, t, w, metrics)
-        return self._maybe_serial(len(x) * self._arena.size < SERIAL_STEP_WORK, self._update_step, x, t, w, metrics)
+            return plan.run(self, x, t, w, metrics, small)
+        return self._maybe_serial(small, self._update_step, x, t, w, metrics)
 
     def _update_step(self, x, t, w, metrics):
         fused = self._fused_step = _fused_step.plan_for(self, self._fused_step)

@@ -151,31 +151,39 @@ static const float *local_backward(const step_job *s, int64_t l, const float *dy
     return dz;
 }
 
-/* Rows [r0, r1) of layer l's kernel: their share of the input gradient (columns r0..r1 of dx), then their
- * update (after the read, as the layer path updates after dx). Layer 0 has no input gradient. */
+/* Rows of a kernel updated per call when one thread walks them from the last to the first. */
+#define UPDATE_ROWS 64
+
+/* The update of rows [r0, r1) x columns [c0, c1) of layer l's kernel. On one kernel thread it runs backwards in
+ * blocks of rows: the forward pass reads the kernel from its first row, so the rows updated last are the first
+ * it needs, still in cache. */
+static void update_block(const step_job *s, int64_t l, const float *dz, int64_t r0, int64_t r1, int64_t c0,
+                         int64_t c1, int kt)
+{
+    const fnn_dense_layer *d = &s->layers[l];
+    int64_t n = d->n_out;
+    if (r1 <= r0 || c1 <= c0)
+        return;
+    for (int64_t hi = r1; hi > r0;) {
+        int64_t lo = kt > 1 || hi - r0 <= UPDATE_ROWS ? r0 : hi - UPDATE_ROWS;
+        fnn_gemm_sgd_f32(hi - lo, c1 - c0, s->batch, layer_input(s, l) + lo, d->n_in, 1, dz + c0, n,
+                         d->kernel + lo * n + c0, d->kernel_vel ? d->kernel_vel + lo * n + c0 : NULL, n, s->lr,
+                         s->momentum, s->nesterov, s->weight_decay, s->clipvalue, kt);
+        hi = lo;
+    }
+}
+
+/* Rows [r0, r1) of layer l > 0's kernel: their share of the input gradient (columns r0..r1 of dx), then their
+ * update (after the read, as the layer path updates after dx). */
 static void kernel_rows(const step_job *s, int64_t l, const float *dz, int64_t r0, int64_t r1, int kt)
 {
     const fnn_dense_layer *d = &s->layers[l];
-    int64_t n = d->n_out, rows = r1 - r0;
-    if (rows <= 0)
-        return;
-    if (l > 0)
-        fnn_gemm_f32(s->batch, rows, n, dz, n, 0, d->kernel + r0 * n, n, 1, d->dx + r0, d->n_in, 0, NULL,
-                     FNN_ACT_LINEAR, 0.0f, kt);
-    fnn_gemm_sgd_f32(rows, n, s->batch, layer_input(s, l) + r0, d->n_in, 1, dz, n, d->kernel + r0 * n,
-                     d->kernel_vel ? d->kernel_vel + r0 * n : NULL, n, s->lr, s->momentum, s->nesterov,
-                     s->weight_decay, s->clipvalue, kt);
-}
-
-/* Columns [c0, c1) of the first layer's kernel update: the columns thread t reads in the forward pass. */
-static void kernel_columns(const step_job *s, const float *dz, int64_t c0, int64_t c1, int kt)
-{
-    const fnn_dense_layer *d = &s->layers[0];
     int64_t n = d->n_out;
-    if (c1 > c0)
-        fnn_gemm_sgd_f32(d->n_in, c1 - c0, s->batch, s->x, d->n_in, 1, dz + c0, n, d->kernel + c0,
-                         d->kernel_vel ? d->kernel_vel + c0 : NULL, n, s->lr, s->momentum, s->nesterov,
-                         s->weight_decay, s->clipvalue, kt);
+    if (r1 <= r0)
+        return;
+    fnn_gemm_f32(s->batch, r1 - r0, n, dz, n, 0, d->kernel + r0 * n, n, 1, d->dx + r0, d->n_in, 0, NULL,
+                 FNN_ACT_LINEAR, 0.0f, kt);
+    update_block(s, l, dz, r0, r1, 0, n, kt);
 }
 
 static void step_part(const step_job *s, int t, int nt, int kt)
@@ -193,7 +201,7 @@ static void step_part(const step_job *s, int t, int nt, int kt)
         share(d->n_out, t, nt, &c0, &c1);
         const float *dz = local_backward(s, l, dy, c0, c1, kt);
         if (l == 0) {
-            kernel_columns(s, dz, c0, c1, kt);
+            update_block(s, 0, dz, 0, s->layers[0].n_in, c0, c1, kt); /* the columns of the forward pass */
             break;
         }
         team_barrier(nt); /* dz of all columns, for the rows of dx */
