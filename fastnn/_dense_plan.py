@@ -9,6 +9,8 @@ of the first kernel in every step (forward and update), so its share of the weig
 core's L2. Models the plan does not cover (other layers, other optimizers or losses, clipping by norm) return
 None here and take the usual path.
 """
+import math
+
 import numpy as np
 
 from . import _fused_step, _kernels, _threads, activations, losses, optimizers
@@ -87,8 +89,7 @@ class ForwardPlan:
     """Inference through the model's Dense stack."""
 
     def __init__(self, model, layers):
-        self.key = (model._arena, tuple(layers))
-        self.size = model._arena.size
+        self.arena, self.size = model._arena, model._arena.size
 
         def make(batch):
             specs = [_layer_tuple(layer, batch, layer._act) for layer in layers]
@@ -109,12 +110,10 @@ def forward_plan_for(model, cached):
     stack."""
     if not ENABLED:
         return None
+    if cached is not None and cached.arena is model._arena:
+        return cached  # a change of layers drops the plan (TrainingMixin._on_structure_change)
     layers = _dense_layers(model)
-    if layers is None:
-        return None
-    if cached is not None and cached.key[0] is model._arena and cached.key[1] == tuple(layers):
-        return cached
-    return ForwardPlan(model, layers)
+    return None if layers is None else ForwardPlan(model, layers)
 
 
 class TrainPlan:
@@ -123,7 +122,7 @@ class TrainPlan:
     def __init__(self, model, layers, loss_kind):
         opt, arena = model.optimizer, model._arena
         velocity = opt._arrays(arena.params.shape[0]).get("velocity")
-        self.key = (_fused_step._key(model), model.loss, model._logits, tuple(layers))
+        self.key = (_fused_step._key(model), model.loss, model._logits)
         self.loss_kind, self.size = loss_kind, arena.size
         base = arena.params.__array_interface__["data"][0]
 
@@ -156,7 +155,7 @@ class TrainPlan:
         loss = plan.sgd_step(x, self.loss_kind, t if sparse else None, None if sparse else t, w,
                              opt.learning_rate, opt.momentum, opt.nesterov, opt.weight_decay or 0.0,
                              opt.clipvalue or 0.0, team, threads)
-        if loss != loss or loss in (np.inf, -np.inf):
+        if not math.isfinite(loss):
             from .training import NonFiniteLossError
             raise NonFiniteLossError(loss)
         for m in metrics:
@@ -176,8 +175,8 @@ def train_plan_for(model, cached):
     if kind is None or (kind < 3 and not model._logits):
         return None
     if cached is not None and _fused_step._same(cached.key[0], model) and cached.key[1] is loss \
-            and cached.key[2] == model._logits and cached.key[3] == tuple(model._layers):
-        return cached
+            and cached.key[2] == model._logits:
+        return cached  # a change of layers drops the plan (TrainingMixin._on_structure_change)
     layers = _dense_layers(model)
     if layers is None or not all(layer.trainable for layer in layers):
         return None
