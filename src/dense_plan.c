@@ -151,26 +151,16 @@ static const float *local_backward(const step_job *s, int64_t l, const float *dy
     return dz;
 }
 
-/* Rows of a kernel updated per call when one thread walks them from the last to the first. */
-#define UPDATE_ROWS 64
-
-/* The update of rows [r0, r1) x columns [c0, c1) of layer l's kernel. On one kernel thread it runs backwards in
- * blocks of rows: the forward pass reads the kernel from its first row, so the rows updated last are the first
- * it needs, still in cache. */
+/* The update of rows [r0, r1) x columns [c0, c1) of layer l's kernel. */
 static void update_block(const step_job *s, int64_t l, const float *dz, int64_t r0, int64_t r1, int64_t c0,
                          int64_t c1, int kt)
 {
     const fnn_dense_layer *d = &s->layers[l];
     int64_t n = d->n_out;
-    if (r1 <= r0 || c1 <= c0)
-        return;
-    for (int64_t hi = r1; hi > r0;) {
-        int64_t lo = kt > 1 || hi - r0 <= UPDATE_ROWS ? r0 : hi - UPDATE_ROWS;
-        fnn_gemm_sgd_f32(hi - lo, c1 - c0, s->batch, layer_input(s, l) + lo, d->n_in, 1, dz + c0, n,
-                         d->kernel + lo * n + c0, d->kernel_vel ? d->kernel_vel + lo * n + c0 : NULL, n, s->lr,
+    if (r1 > r0 && c1 > c0)
+        fnn_gemm_sgd_f32(r1 - r0, c1 - c0, s->batch, layer_input(s, l) + r0, d->n_in, 1, dz + c0, n,
+                         d->kernel + r0 * n + c0, d->kernel_vel ? d->kernel_vel + r0 * n + c0 : NULL, n, s->lr,
                          s->momentum, s->nesterov, s->weight_decay, s->clipvalue, kt);
-        hi = lo;
-    }
 }
 
 /* Rows [r0, r1) of layer l > 0's kernel: their share of the input gradient (columns r0..r1 of dx), then their
