@@ -122,6 +122,8 @@ class TrainPlan:
     def __init__(self, model, layers, loss_kind):
         opt, arena = model.optimizer, model._arena
         velocity = opt._arrays(arena.params.shape[0]).get("velocity")
+        if opt.momentum == 0.0:
+            velocity = None  # a momentum set to 0 between steps leaves the old velocity in the state, unused
         self.key = (_fused_step._key(model), model.loss, model._logits)
         self.loss_kind, self.size = loss_kind, arena.size
         base = arena.params.__array_interface__["data"][0]

@@ -278,3 +278,19 @@ def test_kernel_plan_checks_its_arrays():
            None)
     with pytest.raises(ValueError, match="takes 5 inputs"):
         _kernels.DensePlan(2, [layer, bad])
+
+
+def test_momentum_set_to_zero_between_steps_drops_the_velocity():
+    """The plan then takes plain SGD steps (the stale velocity stays in the state, unused)."""
+    rng = np.random.default_rng(2)
+    batches = [_batch("odd_sizes", 3, rng) for _ in range(2)]
+    with mode(True, team=True):
+        model, twin = _build("odd_sizes"), _build("odd_sizes")
+        for m in (model, twin):
+            m.train_on_batch(*batches[0])
+        model.optimizer.momentum = 0.0
+        model.train_on_batch(*batches[1])
+        twin.compile(optimizer=fastnn.optimizers.SGD(0.05), loss="categorical_crossentropy")
+        twin.train_on_batch(*batches[1])
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
