@@ -3,6 +3,7 @@
 Everything behind the boundary (layers' kernels, fastnn._kernels) trusts what it is given, so every public
 function passes its arrays through here once. Messages say what was given and what was expected.
 """
+import math
 import numbers
 
 import numpy as np
@@ -53,10 +54,16 @@ def as_float32_array(x, name, ndim=None, finite=True):
         if arr.ndim not in allowed:
             want = " or ".join(str(d) for d in allowed)
             raise ValueError(f"{name} must be {want}-dimensional, got {_describe(arr)}")
-    if finite and arr.size and not np.isfinite(arr).all():
+    if finite and arr.size and not _all_finite(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or Inf value(s); finite values expected")
     return arr
+
+
+def _all_finite(arr):
+    """Whether every value of a float32 array is finite. One dot product screens: a NaN or Inf makes x.x
+    non-finite; so can an overflow of finite values, which the exact check then clears."""
+    return math.isfinite(np.vdot(arr, arr)) or bool(np.isfinite(arr).all())
 
 
 def check_output(out, shape, name="out"):
