@@ -66,16 +66,9 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
                   gates, h_prev, c_prev, h_last, c_last, seq, NULL, act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    if (batch == 0 || steps == 0)
-        return FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
-    if (st != FNN_OK)
-        return st;
-    fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
-    fnn_rnn_initial_state(&j.d, c0, c_prev, 0, batch);
-    return fnn_rnn_run_slices(&j.d, n_threads, 0, lstm_forward_slice, &j);
+    if (steps > 0)
+        fnn_rnn_initial_state(&j.d, c0, c_prev, 0, batch);
+    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, lstm_forward_slice, &j);
 }
 
 /* Row b at step s: from dh (d loss / d h_t, all paths) and dc (d loss / d c_t through c_{t+1}), writes
@@ -117,20 +110,13 @@ static void lstm_backward_slice(void *ctx, int64_t b0, int64_t b1, float *scratc
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t u = d->units, rows = b1 - b0;
     float *dh = scratch, *dc = scratch + rows * u, *tmp = scratch + 2 * rows * u;
-    if (j->dh_last)
-        memcpy(dh, j->dh_last + b0 * u, (size_t)(rows * u) * sizeof(float));
-    else
-        memset(dh, 0, (size_t)(rows * u) * sizeof(float));
+    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
     memset(dc, 0, (size_t)(rows * u) * sizeof(float));
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * u;
-            if (j->dseq) {
-                const float *g = j->dseq + fnn_rnn_seq_row(d, b, s, u);
-                for (int64_t k = 0; k < u; k++)
-                    dhb[k] += g[k];
-            }
+            fnn_rnn_add_dseq(d, j->dseq, b, s, dhb);
             lstm_cell_backward(j, ew, b, s, t, dhb, dc + (b - b0) * u, tmp);
         }
         if (s > 0)
@@ -149,19 +135,10 @@ int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t un
                   c_last, (float *)gates, (float *)h_prev, (float *)c_prev, NULL, NULL, NULL, dz, act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    float *rt = malloc((size_t)(4 * units * units) * sizeof(float));
-    if (!rt)
-        return FNN_ENOMEM;
-    fnn_rnn_transpose(units, 4 * units, recurrent, rt);
-    j.rt = rt;
-    int st = FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    if (batch > 0 && steps > 0)
-        st = fnn_rnn_run_slices(&j.d, n_threads, (2 * batch + 2) * units, lstm_backward_slice, &j);
+    int st = fnn_rnn_backward_run(&j.d, recurrent, &j.rt, &n_threads, (2 * batch + 2) * units,
+                                  lstm_backward_slice, &j);
     if (st == FNN_OK)
         st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dz, dz, dxt, dx, dkernel, drecurrent, dbias, NULL,
                                   accumulate, n_threads);
-    free(rt);
     return st;
 }
