@@ -69,7 +69,7 @@ int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t unit
                  act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 3) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, gru_forward_slice, &j);
+    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, gru_forward_slice, NULL, &j);
 }
 
 /* Row b at step s: writes dzx and dzr from dh (d loss / d h_t), and leaves z * dh in dh. */

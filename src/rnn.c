@@ -70,6 +70,40 @@ int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per
     return FNN_OK;
 }
 
+/* A step's recurrent GEMM must be at least this many multiply-adds for a unit split (its barrier costs about
+ * as much as a tenth of such a step). */
+#define RNN_UNIT_SPLIT_MIN_MACS 32768.0
+#define RNN_UNIT_QUANTUM 16
+
+int fnn_rnn_unit_team(const fnn_rnn_dims *d, int n_threads)
+{
+    int64_t quanta = d->units / RNN_UNIT_QUANTUM;
+    if (n_threads < 2 || d->batch >= n_threads || d->steps < 2 || d->units % RNN_UNIT_QUANTUM != 0 ||
+        (double)d->batch * d->units * d->width < RNN_UNIT_SPLIT_MIN_MACS)
+        return 1;
+    return quanta < n_threads ? (int)quanta : n_threads;
+}
+
+void fnn_rnn_run_units(const fnn_rnn_dims *d, int nt, fnn_rnn_unit_step_fn step, void *ctx)
+{
+#pragma omp parallel num_threads(nt)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int t = 0, team = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        int64_t quanta = d->units / RNN_UNIT_QUANTUM;
+        int64_t u0 = quanta * t / team * RNN_UNIT_QUANTUM, u1 = quanta * (t + 1) / team * RNN_UNIT_QUANTUM;
+        for (int64_t s = 0; s < d->steps; s++) {
+            step(ctx, s, u0, u1);
+#pragma omp barrier
+        }
+        fnn_fpu_leave(fpu);
+    }
+}
+
 /* dst[j, i] = src[i, j] for (outer, inner) blocks of `len` floats: batch-major <-> time-major. */
 static void reorder(int64_t outer, int64_t inner, int64_t len, const float *src, float *dst)
 {
@@ -101,16 +135,21 @@ void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *enteri
 
 int fnn_rnn_forward_run(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
                         float *gates, const float *h0, float *h_prev, int n_threads, fnn_rnn_slice_fn fn,
-                        void *ctx)
+                        fnn_rnn_unit_step_fn unit_step, void *ctx)
 {
     if (d->batch == 0 || d->steps == 0)
         return FNN_OK;
-    if (fnn_rnn_team(d, n_threads) == 1)
+    int unit_team = unit_step ? fnn_rnn_unit_team(d, n_threads) : 1;
+    if (unit_team == 1 && fnn_rnn_team(d, n_threads) == 1)
         n_threads = 1;
     int st = fnn_rnn_project(d, x, xt, kernel, bias, gates, n_threads);
     if (st != FNN_OK)
         return st;
     fnn_rnn_initial_state(d, h0, h_prev, 0, d->batch);
+    if (unit_team > 1) {
+        fnn_rnn_run_units(d, unit_team, unit_step, ctx);
+        return FNN_OK;
+    }
     return fnn_rnn_run_slices(d, n_threads, 0, fn, ctx);
 }
 
@@ -222,7 +261,8 @@ int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64
                     gates, h_prev, h_last, seq, NULL, act};
     if (fnn_rnn_dims_check(&j.d, 1) || !fnn_rnn_act_ok(act))
         return FNN_EBADARG;
-    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, simple_forward_slice, &j);
+    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, simple_forward_slice, NULL,
+                               &j);
 }
 
 static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
