@@ -16,6 +16,7 @@ from . import schedules
 from ._optimizer_base import Optimizer, _fraction, _nonnegative
 from ._serialization import deserialize_allowed
 
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum, Keras' rule::
 
