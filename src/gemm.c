@@ -16,6 +16,7 @@
 #include "fnn.h"
 #include "act_internal.h"
 #include "gemm_internal.h"
+#include "gemm_problem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,26 +34,6 @@
 #define DIRECT_NB 256
 #define DOT_MAX_ROWS 3
 
-typedef struct {
-    int64_t m, n, k;
-    const float *a;
-    int64_t lda;
-    int trans_a;
-    const float *b;
-    int64_t ldb;
-    int trans_b;
-    float *c;
-    int64_t ldc;
-    int accumulate;
-    const float *bias;
-    int act;
-    float alpha;
-    const fnn_gemm_kernels *kr;
-    fnn_gemm_direct dk; /* the direct kernel fitted to this shape */
-    fnn_gemm_sink sink; /* fnn_gemm_sink_f32: where finished tiles go instead of C */
-    void *sink_ctx;
-} problem;
-
 typedef enum { PATH_PACKED, PATH_DIRECT, PATH_DOT } path_kind;
 
 /* A thread's share of C in the direct and dot paths: rows [m0, m1), columns [n0, n1), and its buffer
@@ -68,99 +49,6 @@ static const fnn_gemm_kernels *kernels_for(int isa)
     case FNN_ISA_AVX512: return &fnn_gemm_kernels_avx512;
     case FNN_ISA_AVX2: return &fnn_gemm_kernels_avx2;
     default: return &fnn_gemm_kernels_generic;
-    }
-}
-
-static inline int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
-static inline int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
-
-static inline const float *a_at(const problem *g, int64_t i, int64_t p)
-{
-    return g->trans_a ? g->a + p * g->lda + i : g->a + i * g->lda + p;
-}
-
-static inline const float *b_at(const problem *g, int64_t p, int64_t j)
-{
-    return g->trans_b ? g->b + j * g->ldb + p : g->b + p * g->ldb + j;
-}
-
-/* The epilogue of a tile at column j for the k block [pc, pc + kc). */
-static inline fnn_tile_epilogue epilogue_for(const problem *g, int64_t j, int first, int last)
-{
-    fnn_tile_epilogue ep = {first ? g->accumulate : 1, NULL, FNN_ACT_LINEAR, g->alpha};
-    if (last) {
-        ep.bias = g->bias ? g->bias + j : NULL;
-        ep.act = g->act;
-    }
-    return ep;
-}
-
-/* Activations the kernels do not apply in registers run here, on the tile just stored. */
-static inline void finish_tile(const problem *g, int64_t i, int64_t j, int64_t mr, int64_t nr, int last)
-{
-    if (last && g->act != FNN_ACT_LINEAR && g->act != FNN_ACT_RELU && g->act != FNN_ACT_LEAKY_RELU)
-        fnn_act_block(mr, nr, g->c + i * g->ldc + j, g->ldc, NULL, g->act, g->alpha);
-}
-
-/* The range [lo, hi) of part t of `parts` balanced parts of `total` elements taken in units of `unit`. */
-static void split(int64_t total, int64_t unit, int parts, int t, int64_t *lo, int64_t *hi)
-{
-    int64_t units = (total + unit - 1) / unit;
-    *lo = min64(units * t / parts * unit, total);
-    *hi = min64(units * (t + 1) / parts * unit, total);
-}
-
-/* One B block against a packed A panel: the A sliver stays in L1 while the B slivers stream from L2. */
-static void packed_block(const problem *g, const float *pa, const float *pb, int64_t ic, int64_t mc, int64_t jc,
-                         int64_t nc, int64_t kc, int first, int last)
-{
-    const fnn_gemm_kernels *kr = g->kr;
-    for (int64_t ir = 0; ir < mc; ir += kr->mr) {
-        int64_t mr = min64(kr->mr, mc - ir), i = ic + ir;
-        for (int64_t jr = 0; jr < nc; jr += kr->nr) {
-            int64_t nr = min64(kr->nr, nc - jr), j = jc + jr;
-            fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
-            kr->packed(kc, pa + ir * kc, 1, kr->mr, pb + jr * kc, kr->nr, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
-            finish_tile(g, i, j, mr, nr, last);
-        }
-    }
-}
-
-static inline void team_barrier(int nt)
-{
-    if (nt > 1) {
-#pragma omp barrier
-    }
-}
-
-/* The packed path, run by thread t of a team of nt. Rows of C are split between the threads, each packing
- * its own A panels; the B block is shared and each thread packs a share of its slivers, so B is packed
- * once whatever the thread count. All threads run the same loop (a thread out of rows still packs and
- * waits), meeting at a barrier before each B block is repacked and after it is complete. */
-static void packed_team(const problem *g, float *pa, float *pb, int t, int nt)
-{
-    const fnn_gemm_kernels *kr = g->kr;
-    int64_t m0, m1, largest = round_up(g->m, kr->mr * nt) / nt;
-    split(g->m, kr->mr, nt, t, &m0, &m1);
-    for (int64_t off = 0; off < largest; off += kr->mp) {
-        int64_t ic = m0 + off, mc = min64(kr->mp, m1 - ic);
-        for (int64_t pc = 0; pc < g->k; pc += kr->kc) {
-            int64_t kc = min64(kr->kc, g->k - pc);
-            int first = pc == 0, last = pc + kc == g->k;
-            if (mc > 0)
-                fnn_pack_a(mc, kc, a_at(g, ic, pc), g->lda, g->trans_a, kr->mr, pa, kr->interleave);
-            for (int64_t jc = 0; jc < g->n; jc += kr->nb) {
-                int64_t nc = min64(kr->nb, g->n - jc), slivers = (nc + kr->nr - 1) / kr->nr;
-                int64_t s0 = slivers * t / nt, s1 = slivers * (t + 1) / nt;
-                team_barrier(nt);
-                if (s1 > s0)
-                    fnn_pack_b(kc, min64(nc, s1 * kr->nr) - s0 * kr->nr, b_at(g, pc, jc + s0 * kr->nr), g->ldb,
-                               g->trans_b, kr->nr, pb + s0 * kr->nr * kc, kr->interleave);
-                team_barrier(nt);
-                if (mc > 0)
-                    packed_block(g, pa, pb, ic, mc, jc, nc, kc, first, last);
-            }
-        }
     }
 }
 
@@ -323,7 +211,7 @@ static void run_thread(const problem *g, path_kind path, const grid_plan *gp, fl
 {
     unsigned fpu = fnn_fpu_enter();
     if (path == PATH_PACKED)
-        packed_team(g, buf + pb_len + t * pa_len, buf, t, team);
+        fnn_gemm_packed_team(g, buf + pb_len + t * pa_len, buf, t, team);
     else
         run_chunks(g, path, gp, buf, t, team);
     fnn_fpu_leave(fpu);

@@ -69,15 +69,7 @@ int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t unit
                  act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 3) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    if (batch == 0 || steps == 0)
-        return FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
-    if (st != FNN_OK)
-        return st;
-    fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
-    return fnn_rnn_run_slices(&j.d, n_threads, 0, gru_forward_slice, &j);
+    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, gru_forward_slice, NULL, &j);
 }
 
 /* Row b at step s: writes dzx and dzr from dh (d loss / d h_t), and leaves z * dh in dh. */
@@ -110,19 +102,12 @@ static void gru_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t u = d->units, rows = b1 - b0;
-    if (j->dh_last)
-        memcpy(dh, j->dh_last + b0 * u, (size_t)(rows * u) * sizeof(float));
-    else
-        memset(dh, 0, (size_t)(rows * u) * sizeof(float));
+    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * u;
-            if (j->dseq) {
-                const float *gs = j->dseq + fnn_rnn_seq_row(d, b, s, u);
-                for (int64_t k = 0; k < u; k++)
-                    dhb[k] += gs[k];
-            }
+            fnn_rnn_add_dseq(d, j->dseq, b, s, dhb);
             gru_cell_backward(j, ew, b, t, dhb);
         }
         if (s > 0)
@@ -141,19 +126,9 @@ int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
                  (float *)gates, (float *)rec_h, (float *)h_prev, NULL, NULL, dzx, dzr, act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 3) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    float *rt = malloc((size_t)(3 * units * units) * sizeof(float));
-    if (!rt)
-        return FNN_ENOMEM;
-    fnn_rnn_transpose(units, 3 * units, recurrent, rt);
-    j.rt = rt;
-    int st = FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    if (batch > 0 && steps > 0)
-        st = fnn_rnn_run_slices(&j.d, n_threads, batch * units, gru_backward_slice, &j);
+    int st = fnn_rnn_backward_run(&j.d, recurrent, &j.rt, &n_threads, batch * units, gru_backward_slice, &j);
     if (st == FNN_OK)
         st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dzx, dzr, dxt, dx, dkernel, drecurrent, dbias,
                                   dbias ? dbias + 3 * units : NULL, accumulate, n_threads);
-    free(rt);
     return st;
 }

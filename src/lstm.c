@@ -19,26 +19,29 @@ typedef struct {
     int act, rec_act;
 } lstm_job;
 
-/* Row b at step s: z (4u, holding the pre-activations) becomes the activated gates; writes c_t and h_t. */
-static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t)
+/* Row b at step s, units [k0, k1): z (4u, holding the pre-activations) becomes the activated gates; writes
+ * those units of c_t and h_t. */
+static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t,
+                              int64_t k0, int64_t k1)
 {
     const fnn_rnn_dims *d = &j->d;
-    int64_t u = d->units;
-    float *z = j->gates + fnn_rnn_row(d, b, t, 4 * u);
+    int64_t u = d->units, n = k1 - k0;
+    float *z = j->gates + fnn_rnn_row(d, b, t, 4 * u) + k0;
     float *ig = z, *fg = z + u, *gg = z + 2 * u, *og = z + 3 * u;
-    const float *cp = j->c_prev + fnn_rnn_row(d, b, t, u);
-    float *cn = fnn_rnn_next_state(d, j->c_prev, j->c_last, b, s);
-    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s);
-    ew->act_forward(2 * u, ig, NULL, ig, j->rec_act, 0.0f);
-    ew->act_forward(u, gg, NULL, gg, j->act, 0.0f);
-    ew->act_forward(u, og, NULL, og, j->rec_act, 0.0f);
-    for (int64_t k = 0; k < u; k++)
+    const float *cp = j->c_prev + fnn_rnn_row(d, b, t, u) + k0;
+    float *cn = fnn_rnn_next_state(d, j->c_prev, j->c_last, b, s) + k0;
+    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s) + k0;
+    ew->act_forward(n, ig, NULL, ig, j->rec_act, 0.0f);
+    ew->act_forward(n, fg, NULL, fg, j->rec_act, 0.0f);
+    ew->act_forward(n, gg, NULL, gg, j->act, 0.0f);
+    ew->act_forward(n, og, NULL, og, j->rec_act, 0.0f);
+    for (int64_t k = 0; k < n; k++)
         cn[k] = fg[k] * cp[k] + ig[k] * gg[k];
-    ew->act_forward(u, cn, NULL, hn, j->act, 0.0f);
-    for (int64_t k = 0; k < u; k++)
+    ew->act_forward(n, cn, NULL, hn, j->act, 0.0f);
+    for (int64_t k = 0; k < n; k++)
         hn[k] *= og[k];
     if (j->seq)
-        memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u), hn, (size_t)u * sizeof(float));
+        memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u) + k0, hn, (size_t)n * sizeof(float));
 }
 
 static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
@@ -53,8 +56,23 @@ static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch
         fnn_gemm_f32(rows, 4 * u, u, j->h_prev + fnn_rnn_row(d, b0, t, u), u, 0, j->recurrent, 4 * u,
                      0, j->gates + fnn_rnn_row(d, b0, t, 4 * u), 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
         for (int64_t b = b0; b < b1; b++)
-            lstm_cell_forward(j, ew, b, s, t);
+            lstm_cell_forward(j, ew, b, s, t, 0, u);
     }
+}
+
+/* Step s of the unit split: units [u0, u1) of every row, their columns in each of the four gate blocks. */
+static void lstm_forward_units(void *ctx, int64_t s, int64_t u0, int64_t u1)
+{
+    const lstm_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t u = d->units, t = fnn_rnn_time(d, s);
+    float *z = j->gates + fnn_rnn_row(d, 0, t, 4 * u);
+    for (int g = 0; g < 4; g++)
+        fnn_gemm_f32(d->batch, u1 - u0, u, j->h_prev + fnn_rnn_row(d, 0, t, u), u, 0, j->recurrent + g * u + u0,
+                     4 * u, 0, z + g * u + u0, 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+    for (int64_t b = 0; b < d->batch; b++)
+        lstm_cell_forward(j, ew, b, s, t, u0, u1);
 }
 
 int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
@@ -66,16 +84,10 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
                   gates, h_prev, c_prev, h_last, c_last, seq, NULL, act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    if (batch == 0 || steps == 0)
-        return FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
-    if (st != FNN_OK)
-        return st;
-    fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
-    fnn_rnn_initial_state(&j.d, c0, c_prev, 0, batch);
-    return fnn_rnn_run_slices(&j.d, n_threads, 0, lstm_forward_slice, &j);
+    if (steps > 0)
+        fnn_rnn_initial_state(&j.d, c0, c_prev, 0, batch);
+    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, lstm_forward_slice,
+                               lstm_forward_units, &j);
 }
 
 /* Row b at step s: from dh (d loss / d h_t, all paths) and dc (d loss / d c_t through c_{t+1}), writes
@@ -117,20 +129,13 @@ static void lstm_backward_slice(void *ctx, int64_t b0, int64_t b1, float *scratc
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t u = d->units, rows = b1 - b0;
     float *dh = scratch, *dc = scratch + rows * u, *tmp = scratch + 2 * rows * u;
-    if (j->dh_last)
-        memcpy(dh, j->dh_last + b0 * u, (size_t)(rows * u) * sizeof(float));
-    else
-        memset(dh, 0, (size_t)(rows * u) * sizeof(float));
+    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
     memset(dc, 0, (size_t)(rows * u) * sizeof(float));
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * u;
-            if (j->dseq) {
-                const float *g = j->dseq + fnn_rnn_seq_row(d, b, s, u);
-                for (int64_t k = 0; k < u; k++)
-                    dhb[k] += g[k];
-            }
+            fnn_rnn_add_dseq(d, j->dseq, b, s, dhb);
             lstm_cell_backward(j, ew, b, s, t, dhb, dc + (b - b0) * u, tmp);
         }
         if (s > 0)
@@ -149,19 +154,10 @@ int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t un
                   c_last, (float *)gates, (float *)h_prev, (float *)c_prev, NULL, NULL, NULL, dz, act, rec_act};
     if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
-    float *rt = malloc((size_t)(4 * units * units) * sizeof(float));
-    if (!rt)
-        return FNN_ENOMEM;
-    fnn_rnn_transpose(units, 4 * units, recurrent, rt);
-    j.rt = rt;
-    int st = FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    if (batch > 0 && steps > 0)
-        st = fnn_rnn_run_slices(&j.d, n_threads, (2 * batch + 2) * units, lstm_backward_slice, &j);
+    int st = fnn_rnn_backward_run(&j.d, recurrent, &j.rt, &n_threads, (2 * batch + 2) * units,
+                                  lstm_backward_slice, &j);
     if (st == FNN_OK)
         st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dz, dz, dxt, dx, dkernel, drecurrent, dbias, NULL,
                                   accumulate, n_threads);
-    free(rt);
     return st;
 }

@@ -70,6 +70,40 @@ int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per
     return FNN_OK;
 }
 
+/* A step's recurrent GEMM must be at least this many multiply-adds for a unit split (its barrier costs about
+ * as much as a tenth of such a step). */
+#define RNN_UNIT_SPLIT_MIN_MACS 32768.0
+#define RNN_UNIT_QUANTUM 16
+
+int fnn_rnn_unit_team(const fnn_rnn_dims *d, int n_threads)
+{
+    int64_t quanta = d->units / RNN_UNIT_QUANTUM;
+    if (n_threads < 2 || d->batch >= n_threads || d->steps < 2 || d->units % RNN_UNIT_QUANTUM != 0 ||
+        (double)d->batch * d->units * d->width < RNN_UNIT_SPLIT_MIN_MACS)
+        return 1;
+    return quanta < n_threads ? (int)quanta : n_threads;
+}
+
+void fnn_rnn_run_units(const fnn_rnn_dims *d, int nt, fnn_rnn_unit_step_fn step, void *ctx)
+{
+#pragma omp parallel num_threads(nt)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int t = 0, team = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        int64_t quanta = d->units / RNN_UNIT_QUANTUM;
+        int64_t u0 = quanta * t / team * RNN_UNIT_QUANTUM, u1 = quanta * (t + 1) / team * RNN_UNIT_QUANTUM;
+        for (int64_t s = 0; s < d->steps; s++) {
+            step(ctx, s, u0, u1);
+#pragma omp barrier
+        }
+        fnn_fpu_leave(fpu);
+    }
+}
+
 /* dst[j, i] = src[i, j] for (outer, inner) blocks of `len` floats: batch-major <-> time-major. */
 static void reorder(int64_t outer, int64_t inner, int64_t len, const float *src, float *dst)
 {
@@ -97,6 +131,62 @@ void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *enteri
         else
             memset(dst, 0, (size_t)d->units * sizeof(float));
     }
+}
+
+int fnn_rnn_forward_run(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
+                        float *gates, const float *h0, float *h_prev, int n_threads, fnn_rnn_slice_fn fn,
+                        fnn_rnn_unit_step_fn unit_step, void *ctx)
+{
+    if (d->batch == 0 || d->steps == 0)
+        return FNN_OK;
+    int unit_team = unit_step ? fnn_rnn_unit_team(d, n_threads) : 1;
+    if (unit_team == 1 && fnn_rnn_team(d, n_threads) == 1)
+        n_threads = 1;
+    int st = fnn_rnn_project(d, x, xt, kernel, bias, gates, n_threads);
+    if (st != FNN_OK)
+        return st;
+    fnn_rnn_initial_state(d, h0, h_prev, 0, d->batch);
+    if (unit_team > 1) {
+        fnn_rnn_run_units(d, unit_team, unit_step, ctx);
+        return FNN_OK;
+    }
+    return fnn_rnn_run_slices(d, n_threads, 0, fn, ctx);
+}
+
+int fnn_rnn_backward_run(const fnn_rnn_dims *d, const float *recurrent, const float **rt, int *n_threads,
+                         int64_t scratch_per_thread, fnn_rnn_slice_fn fn, void *ctx)
+{
+    if (fnn_rnn_team(d, *n_threads) == 1)
+        *n_threads = 1;
+    if (d->batch == 0 || d->steps == 0)
+        return FNN_OK;
+    float *copy = malloc((size_t)(d->units * d->width) * sizeof(float));
+    if (!copy)
+        return FNN_ENOMEM;
+    fnn_rnn_transpose(d->units, d->width, recurrent, copy);
+    *rt = copy;
+    int st = fnn_rnn_run_slices(d, *n_threads, scratch_per_thread, fn, ctx);
+    *rt = NULL;
+    free(copy);
+    return st;
+}
+
+void fnn_rnn_dh_start(const fnn_rnn_dims *d, const float *dh_last, float *dh, int64_t b0, int64_t rows)
+{
+    size_t bytes = (size_t)(rows * d->units) * sizeof(float);
+    if (dh_last)
+        memcpy(dh, dh_last + b0 * d->units, bytes);
+    else
+        memset(dh, 0, bytes);
+}
+
+void fnn_rnn_add_dseq(const fnn_rnn_dims *d, const float *dseq, int64_t b, int64_t s, float *dh)
+{
+    if (!dseq)
+        return;
+    const float *g = dseq + fnn_rnn_seq_row(d, b, s, d->units);
+    for (int64_t k = 0; k < d->units; k++)
+        dh[k] += g[k];
 }
 
 void fnn_rnn_transpose(int64_t rows, int64_t cols, const float *src, float *dst)
@@ -171,15 +261,8 @@ int fnn_simple_rnn_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64
                     gates, h_prev, h_last, seq, NULL, act};
     if (fnn_rnn_dims_check(&j.d, 1) || !fnn_rnn_act_ok(act))
         return FNN_EBADARG;
-    if (batch == 0 || steps == 0)
-        return FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    int st = fnn_rnn_project(&j.d, x, xt, kernel, bias, gates, n_threads);
-    if (st != FNN_OK)
-        return st;
-    fnn_rnn_initial_state(&j.d, h0, h_prev, 0, batch);
-    return fnn_rnn_run_slices(&j.d, n_threads, 0, simple_forward_slice, &j);
+    return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, simple_forward_slice, NULL,
+                               &j);
 }
 
 static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
@@ -188,22 +271,12 @@ static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t h = d->units, rows = b1 - b0;
-    for (int64_t b = b0; b < b1; b++) {
-        float *dhb = dh + (b - b0) * h;
-        if (j->dh_last)
-            memcpy(dhb, j->dh_last + b * h, (size_t)h * sizeof(float));
-        else
-            memset(dhb, 0, (size_t)h * sizeof(float));
-    }
+    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);
         for (int64_t b = b0; b < b1; b++) {
             float *dhb = dh + (b - b0) * h;
-            if (j->dseq) {
-                const float *g = j->dseq + fnn_rnn_seq_row(d, b, s, h);
-                for (int64_t k = 0; k < h; k++)
-                    dhb[k] += g[k];
-            }
+            fnn_rnn_add_dseq(d, j->dseq, b, s, dhb);
             ew->act_backward(h, NULL, j->gates + fnn_rnn_row(d, b, t, h), dhb, j->dz + fnn_rnn_row(d, b, t, h),
                              j->act, 0.0f);
         }
@@ -223,19 +296,9 @@ int fnn_simple_rnn_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int6
                     (float *)gates, (float *)h_prev, NULL, NULL, dz, act};
     if (fnn_rnn_dims_check(&j.d, 1) || !fnn_rnn_act_ok(act))
         return FNN_EBADARG;
-    float *rt = malloc((size_t)(units * units) * sizeof(float));
-    if (!rt)
-        return FNN_ENOMEM;
-    fnn_rnn_transpose(units, units, recurrent, rt);
-    j.rt = rt;
-    int st = FNN_OK;
-    if (fnn_rnn_team(&j.d, n_threads) == 1)
-        n_threads = 1;
-    if (batch > 0 && steps > 0)
-        st = fnn_rnn_run_slices(&j.d, n_threads, (batch + 1) * units, simple_backward_slice, &j);
+    int st = fnn_rnn_backward_run(&j.d, recurrent, &j.rt, &n_threads, batch * units, simple_backward_slice, &j);
     if (st == FNN_OK)
         st = fnn_rnn_weight_grads(&j.d, xt, kernel, h_prev, dz, dz, dxt, dx, dkernel, drecurrent, dbias, NULL,
                                   accumulate, n_threads);
-    free(rt);
     return st;
 }

@@ -71,6 +71,33 @@ typedef void (*fnn_rnn_slice_fn)(void *ctx, int64_t b0, int64_t b1, float *scrat
 int fnn_rnn_run_slices(const fnn_rnn_dims *d, int n_threads, int64_t scratch_per_thread, fnn_rnn_slice_fn fn,
                        void *ctx);
 
+/* A batch with fewer rows than threads still splits across the team when its steps are wide: each thread owns
+ * a range of units (16-unit blocks, so every element-wise pass sees the same vector positions) and runs
+ * step(ctx, s, u0, u1) for every step, the team meeting at a barrier after each so the next step reads the
+ * whole state. fnn_rnn_unit_team is that team's size, 1 when the split does not pay or the units do not come
+ * in blocks of 16 (the caller then runs the batch split). */
+int fnn_rnn_unit_team(const fnn_rnn_dims *d, int n_threads);
+typedef void (*fnn_rnn_unit_step_fn)(void *ctx, int64_t s, int64_t u0, int64_t u1);
+void fnn_rnn_run_units(const fnn_rnn_dims *d, int nt, fnn_rnn_unit_step_fn step, void *ctx);
+
+/* A cell's forward pass: nothing for an empty batch or sequence, else the input projection (fnn_rnn_project),
+ * the entry state of the first step from h0 (NULL: zeros) and the time loop on a team: unit_step's unit split
+ * when fnn_rnn_unit_team says it pays (unit_step may be NULL), else fn's batch split. */
+int fnn_rnn_forward_run(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
+                        float *gates, const float *h0, float *h_prev, int n_threads, fnn_rnn_slice_fn fn,
+                        fnn_rnn_unit_step_fn unit_step, void *ctx);
+
+/* A cell's backward time loop: *rt holds a transposed copy of recurrent (units x width) while fn runs on a team
+ * with scratch_per_thread floats each; *n_threads becomes the team size for the weight gradients that follow. */
+int fnn_rnn_backward_run(const fnn_rnn_dims *d, const float *recurrent, const float **rt, int *n_threads,
+                         int64_t scratch_per_thread, fnn_rnn_slice_fn fn, void *ctx);
+
+/* dh (rows x units) = the rows b0.. of dh_last, or zeros when it is NULL. */
+void fnn_rnn_dh_start(const fnn_rnn_dims *d, const float *dh_last, float *dh, int64_t b0, int64_t rows);
+
+/* dh += the gradient of row b's output at step s in dseq (nothing when dseq is NULL). */
+void fnn_rnn_add_dseq(const fnn_rnn_dims *d, const float *dseq, int64_t b, int64_t s, float *dh);
+
 /* xt = x in time-major order, then gates = xt @ kernel + bias over all steps x batch rows at once (one GEMM). */
 int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
                     float *gates, int n_threads);

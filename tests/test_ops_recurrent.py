@@ -85,10 +85,12 @@ def test_every_instruction_set(which, cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("shape", [(2, 3, 4, 8), (37, 9, 16, 64), (64, 12, 24, 48), (1000, 2, 8, 160)])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 8), (37, 9, 16, 64), (64, 12, 24, 48), (1000, 2, 8, 160),
+                                   (1, 6, 8, 96), (1, 5, 3, 112)])
 def test_one_and_two_threads_bitwise(cell, shape):
     """(1000, 2, 8, 160): with one thread the LSTM's recurrent GEMMs (640 columns) take the GEMM's packed path,
-    with two each thread's half takes the direct one."""
+    with two each thread's half takes the direct one. Batch 1 with 96 or 112 units: two threads split the
+    LSTM's units (6 blocks of 16 in halves, 7 blocks as 3 and 4)."""
     x, k, r, b, s = _problem(cell, *shape, seed=5)
     dseq = np.random.default_rng(6).standard_normal(shape[:2] + (shape[3],)).astype(np.float32)
     results = []
