@@ -2,12 +2,12 @@
 
 `_kernels.DensePlan` (src/dense_plan.c) binds the layers' weights to buffers planned once per batch size and
 runs the forward pass, or a whole SGD step (forward, loss, backward and the fused update of every kernel and
-bias), in one call: at batch 1 the per-layer Python and the separate parallel regions were most of a step.
-The arithmetic is the layer-by-layer path's, kernel for kernel, so weights, velocity and loss are bitwise the
-same (tests compare both). Small steps run on one parallel region in which each thread owns the same columns
-of the first kernel in every step (forward and update), so its share of the weights and velocity stays in its
-core's L2. Models the plan does not cover (other layers, other optimizers or losses, clipping by norm) return
-None here and take the usual path.
+bias), in one call: at batch 1 the Python between the kernels was a quarter of a step. The arithmetic is the
+layer-by-layer path's, kernel for kernel, so weights, velocity and loss are bitwise the same (tests compare
+both). Threads are chosen as on that path (small steps on one). The C side can instead run a step as one
+parallel region in which each thread owns the same columns of every layer (`TEAM_*_WORK`); on the shared
+2-CPU machine it measured slower, so it is off. Models the plan does not cover (other layers, other optimizers
+or losses, clipping by norm) get None here and take the usual path.
 """
 import math
 
@@ -23,8 +23,9 @@ TEAM_STEP_WORK = 0
 TEAM_FORWARD_WORK = 0
 _MAX_BATCHES = 8  # plans kept per model (e.g. fit's last, shorter batch)
 
-_LOSS_KINDS = {losses.SparseCategoricalCrossentropy: 0, losses.CategoricalCrossentropy: 1,
-               losses.BinaryCrossentropy: 2, losses.MeanSquaredError: 3}
+_LOSS_KINDS = {losses.SparseCategoricalCrossentropy: _kernels.DENSE_XENT_SPARSE,
+               losses.CategoricalCrossentropy: _kernels.DENSE_XENT_DENSE,
+               losses.BinaryCrossentropy: _kernels.DENSE_BCE_LOGITS, losses.MeanSquaredError: _kernels.DENSE_MSE}
 
 
 def _dense_layers(model):
@@ -153,7 +154,7 @@ class TrainPlan:
         opt = model.optimizer
         plan, out = self.plans.get(len(x))
         team, threads = _threads_for(len(x) * self.size, TEAM_STEP_WORK, serial)
-        sparse = self.loss_kind == 0
+        sparse = self.loss_kind == _kernels.DENSE_XENT_SPARSE
         loss = plan.sgd_step(x, self.loss_kind, t if sparse else None, None if sparse else t, w,
                              opt.learning_rate, opt.momentum, opt.nesterov, opt.weight_decay or 0.0,
                              opt.clipvalue or 0.0, team, threads)
@@ -174,7 +175,7 @@ def train_plan_for(model, cached):
             or opt.global_clipnorm is not None:
         return None
     kind = _LOSS_KINDS.get(type(loss))
-    if kind is None or (kind < 3 and not model._logits):
+    if kind is None or (kind != _kernels.DENSE_MSE and not model._logits):
         return None
     if cached is not None and _fused_step._same(cached.key[0], model) and cached.key[1] is loss \
             and cached.key[2] == model._logits:

@@ -2,6 +2,10 @@
 
 from libc.stdlib cimport calloc, free
 
+# The loss of a training step (enum fnn_dense_loss); a layer's act -1 is a softmax, as activations.SOFTMAX.
+DENSE_XENT_SPARSE, DENSE_XENT_DENSE = FNN_DENSE_XENT_SPARSE, FNN_DENSE_XENT_DENSE
+DENSE_BCE_LOGITS, DENSE_MSE = FNN_DENSE_BCE_LOGITS, FNN_DENSE_MSE
+
 
 cdef inline float *_data(float[::1] flat):
     return &flat[0] if flat is not None and flat.shape[0] else NULL
