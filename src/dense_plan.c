@@ -14,7 +14,8 @@
  * below: no barrier between a layer's input gradient and the next layer down) and update the rows they read.
  * Every kernel call inside the region runs on one thread. Only outputs are ever split, never a sum, and each
  * element's arithmetic does not depend on where its block starts, so the results are the same for any thread
- * count. Without `team`, the layers run one after another, each kernel on n_threads threads.
+ * count. Without `team`, the layers run one after another, each kernel on n_threads threads. (The Python side
+ * uses `team` only below a threshold, 0 for now: on the shared 2-CPU machine the region measured slower.)
  */
 #include "fnn.h"
 
@@ -256,8 +257,10 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
         return FNN_EBADARG;
     for (int64_t l = 0; l < n_layers; l++) {
         const fnn_dense_layer *d = &layers[l];
-        if (d->act == FNN_DENSE_SOFTMAX || (d->act != FNN_ACT_LINEAR && !d->dz) || (l > 0 && !d->dx) || (d->bias && !d->bias_grad)
-            || (momentum > 0.0) != (d->kernel_vel != NULL) || (d->bias && (momentum > 0.0) != (d->bias_vel != NULL)))
+        int moving = momentum > 0.0;
+        if (d->act == FNN_DENSE_SOFTMAX || (d->act != FNN_ACT_LINEAR && !d->dz) || (l > 0 && !d->dx)
+            || (d->bias && !d->bias_grad) || moving != (d->kernel_vel != NULL)
+            || (d->bias && moving != (d->bias_vel != NULL)))
             return FNN_EBADARG;
     }
     if (loss_kind == FNN_DENSE_XENT_SPARSE) {

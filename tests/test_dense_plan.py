@@ -272,8 +272,8 @@ def test_kernel_plan_checks_its_arrays():
     with pytest.raises(ValueError, match="x has shape"):
         plan.forward(np.zeros((2, 5), np.float32), False, 1)
     with pytest.raises(ValueError, match="without a grad buffer"):
-        plan.sgd_step(np.zeros((2, 4), np.float32), _kernels.DENSE_MSE, None, np.zeros((2, 3), np.float32), None, 0.1, 0.0, False,
-                      0.0, 0.0, False, 1)
+        plan.sgd_step(np.zeros((2, 4), np.float32), _kernels.DENSE_MSE, None, np.zeros((2, 3), np.float32), None,
+                      0.1, 0.0, False, 0.0, 0.0, False, 1)
     bad = (np.zeros((5, 2), np.float32), None, None, None, None, 0, 0.0, None, np.zeros((2, 2), np.float32), None,
            None)
     with pytest.raises(ValueError, match="takes 5 inputs"):
