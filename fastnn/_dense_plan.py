@@ -67,7 +67,7 @@ class _Plans:
         return plan
 
 
-def _layer_tuple(layer, batch, act, kernel_vel=None, bias_vel=None, training=False):
+def _layer_tuple(layer, batch, act, kernel_vel=None, bias_vel=None, training=False, need_dx=False):
     """The DensePlan entry of one Dense layer with fresh buffers for `batch` samples."""
     kernel = layer.weights[0]
     n_in, n_out = kernel.shape
@@ -81,7 +81,7 @@ def _layer_tuple(layer, batch, act, kernel_vel=None, bias_vel=None, training=Fal
     dz = dx = bias_grad = None
     if training:
         dz = np.empty((batch, n_out), np.float32) if act != 0 else None
-        dx = np.empty((batch, n_in), np.float32)
+        dx = np.empty((batch, n_in), np.float32) if need_dx else None
         bias_grad = layer.grads[1] if layer.use_bias else None
     return (kernel, bias, kernel_vel, bias_vel, bias_grad, act, layer._alpha, z, y, dz, dx)
 
@@ -142,7 +142,8 @@ class TrainPlan:
             for layer in layers:
                 act = 0 if (logits_last and layer is layers[-1]) else layer._act
                 bias = layer.weights[1] if layer.use_bias else None
-                specs.append(_layer_tuple(layer, batch, act, state(layer.weights[0]), state(bias), True))
+                specs.append(_layer_tuple(layer, batch, act, state(layer.weights[0]), state(bias), True,
+                                          layer is not layers[0]))
             grad = np.empty((batch, layers[-1].units), np.float32)
             return _kernels.DensePlan(batch, specs, grad), specs[-1][8]
 
