@@ -3,7 +3,9 @@
 Conv2D runs as im2col + GEMM: the columns of a chunk of output pixels (one row of kh * kw * c_in values per
 pixel) are built by a C kernel into a workspace of a few MB, then multiplied by the kernel reshaped to
 (kh * kw * c_in, filters), with the bias and activation applied in the GEMM's epilogue. A 1x1 convolution at
-stride 1 is a plain GEMM on the input.
+stride 1 is a plain GEMM on the input. Other stride-1 convolutions on enough input channels run as implicit
+GEMM (src/conv_implicit.c): the GEMM kernels read the image tap by tap, forward and backward, and no column
+matrix is built.
 """
 import numpy as np
 
@@ -17,6 +19,9 @@ _WORKSPACE_BYTES = 4 << 20  # per column workspace: bounds memory whatever the b
 # direct GEMM kernel's height.
 _L2_CHUNK_BYTES = 128 << 10
 _CHUNK_UNIT = 24
+# Input channels from which a stride-1 convolution runs as implicit GEMM: each tap is a GEMM with k = c_in, too
+# short a chain below this for the per-tap calls to beat building the columns (measured on cnn32 / lenet shapes).
+_IMPLICIT_MIN_CHANNELS = 16
 
 
 def _pair(value, what, layer):
@@ -151,6 +156,8 @@ class Conv2D(Layer, _Activated):
         self._k = kh * kw * self.input_shape[2]
         self._direct = (kh, kw) == (1, 1) and self.strides == (1, 1)  # the input is its own column matrix
         self._chunk = max(1, _WORKSPACE_BYTES // (4 * self._k))
+        self._implicit = (not self._direct and self.strides == (1, 1)
+                          and self.input_shape[2] >= _IMPLICIT_MIN_CHANNELS)
 
     def param_specs(self):
         (kh, kw), c_in = self.kernel_size, self.input_shape[2]
@@ -180,6 +187,9 @@ class Conv2D(Layer, _Activated):
         if self._direct:
             _kernels.gemm(x.reshape(rows, self._k), kernel, z, bias=bias, act=gemm_act, act_alpha=self._alpha,
                           n_threads=nt)
+        elif self._implicit:
+            _kernels.conv2d_implicit_forward(x, kernel, z, *self._geom, bias=bias, act=gemm_act,
+                                             act_alpha=self._alpha, n_threads=nt)
         elif not training:  # chunked in C, each chunk's columns still in L2 for its GEMM
             chunk = min(rows, max(_CHUNK_UNIT, _L2_CHUNK_BYTES // (4 * self._k) // _CHUNK_UNIT * _CHUNK_UNIT))
             cols = self._buffer("chunk_cols", (nt, chunk, self._k))
@@ -225,6 +235,14 @@ class Conv2D(Layer, _Activated):
             return dx
         if not (train or need_dx):
             return None
+        if self._implicit:
+            dz = np.ascontiguousarray(dz)
+            if train:
+                _kernels.conv2d_implicit_backward_kernel(x, dz, self.grads[0].reshape(self._k, self.filters),
+                                                         *self._geom, accumulate=accumulate, n_threads=nt)
+            if need_dx:
+                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, n_threads=nt)
+            return dx
         step, chunks = self._chunks(dz.shape[0])
         if need_dx:
             dx.fill(0.0)
