@@ -22,7 +22,7 @@
  */
 #include "fnn.h"
 #include "act_internal.h"
-#include "gemm_internal.h"
+#include "conv_implicit_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +32,7 @@
 
 #define PARALLEL_MIN_FLOPS 2e6     /* below this, one thread */
 #define DKERNEL_BLOCK_BYTES (256 << 10) /* input + dz rows swept at a time by the kernel gradient */
+#define MAX_SEGS 64                     /* segments handed to a tile call at a time */
 
 typedef struct {
     int64_t batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, f; /* f: output channels */
@@ -44,6 +45,7 @@ typedef struct {
     float alpha;
     float *y;
     fnn_gemm_direct dk;
+    int segmented;      /* run tiles on the AVX-512 segmented kernel (else direct-kernel calls chained) */
     const float *zeros; /* c zeros: the A rows of a tap in the top/bottom padding */
 } fwd_problem;
 
@@ -72,84 +74,116 @@ static fnn_gemm_direct fit_width(const fnn_gemm_kernels *kr, int64_t n)
     return best;
 }
 
+/* Whether the segmented kernel takes tiles of this direct kernel's shape on this ISA. */
+static int segmented_for(int isa, const fnn_gemm_direct *dk)
+{
+    return isa == FNN_ISA_AVX512 && dk->nr >= 16 && dk->nr <= FNN_CONV_SEG_NR && dk->mr <= FNN_CONV_SEG_MR
+           && (dk->nr <= 32 || dk->mr <= 6);
+}
+
+/* One tile, C (+)= the chain of n_seg segments, then ep's bias and activation: on the segmented kernel in
+ * batches of MAX_SEGS, or one direct-kernel call per segment; the same FMA chain either way. */
+static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, const fnn_conv_seg *seg,
+                       int64_t cs_a, int64_t rs_b, float *c, int64_t ldc, int64_t mr, int64_t nr,
+                       const fnn_tile_epilogue *ep)
+{
+    int64_t step = segmented ? MAX_SEGS : 1;
+    for (int64_t s = 0; s < n_seg; s += step) {
+        int64_t count = min64(step, n_seg - s), last = s + count == n_seg;
+        fnn_tile_epilogue e = {s > 0 || ep->load_c, last ? ep->bias : NULL, last ? ep->act : FNN_ACT_LINEAR,
+                               ep->alpha};
+        if (segmented)
+            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e);
+        else
+            dk->fn(seg[s].kc, seg[s].a, seg[s].rs_a, cs_a, seg[s].b, rs_b, c, ldc, mr, nr, &e);
+    }
+}
+
 /* Activations the micro-kernels do not apply in registers run on the finished tile. */
-static inline void finish_tile(const fwd_problem *p, float *c, int64_t mr, int64_t nr)
+static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int64_t mr, int64_t nr)
 {
     if (p->act != FNN_ACT_LINEAR && p->act != FNN_ACT_RELU && p->act != FNN_ACT_LEAKY_RELU)
-        fnn_act_block(mr, nr, c, p->g.f, NULL, p->act, p->alpha);
+        fnn_act_block(mr, nr, c, ldc, NULL, p->act, p->alpha);
 }
 
-/* The im2col rows of `count` pixels (n, oy, ox0 ..) into buf (kh * kw * c floats each, zeros in the padding). */
-static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *buf)
+/* The im2col row of output pixel (n, oy, ox) into d (kh * kw * c floats, zeros in the padding). */
+static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t ox, float *d)
 {
-    int64_t k = g->kh * g->kw * g->c;
-    for (int64_t i = 0; i < count; i++)
-        for (int64_t ky = 0; ky < g->kh; ky++) {
-            int64_t iy = oy - g->pt + ky * g->dh;
-            for (int64_t kx = 0; kx < g->kw; kx++) {
-                int64_t ix = ox0 + i - g->pl + kx * g->dw;
-                float *d = buf + i * k + (ky * g->kw + kx) * g->c;
-                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
-                    memset(d, 0, (size_t)g->c * sizeof(float));
-                else
-                    memcpy(d, x + ((n * g->h + iy) * g->w + ix) * g->c, (size_t)g->c * sizeof(float));
-            }
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy - g->pt + ky * g->dh;
+        for (int64_t kx = 0; kx < g->kw; kx++, d += g->c) {
+            int64_t ix = ox - g->pl + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                memset(d, 0, (size_t)g->c * sizeof(float));
+            else
+                memcpy(d, x + ((n * g->h + iy) * g->w + ix) * g->c, (size_t)g->c * sizeof(float));
         }
+    }
 }
 
-/* Output pixels [ox0, ox0 + count) of a row whose windows cross the left or right edge. */
-static void edge_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow,
-                      float *buf)
+/* Column ox, whose windows cross the left or right edge, of `count` consecutive output rows from r0: their
+ * im2col rows are gathered into buf and run as one k-long chain each (output pixels ow * f floats apart). */
+static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf)
 {
     const geom *g = &p->g;
-    int64_t k = g->kh * g->kw * g->c;
-    gather(g, p->x, n, oy, ox0, count, buf);
+    int64_t k = g->kh * g->kw * g->c, ldc = g->ow * g->f;
+    for (int64_t i = 0; i < count; i++)
+        gather(g, p->x, (r0 + i) / g->oh, (r0 + i) % g->oh, ox, buf + i * k);
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
         int64_t nr = min64(p->dk.nr, g->f - j);
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
-        float *c = yrow + ox0 * g->f + j;
-        p->dk.fn(k, buf, k, 1, p->kernel + j, g->f, c, g->f, count, nr, &ep);
-        finish_tile(p, c, count, nr);
+        float *c = p->y + (r0 * g->ow + ox) * g->f + j;
+        fnn_conv_seg seg = {buf, p->kernel + j, k, k};
+        tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep);
+        finish_tile(p, c, ldc, count, nr);
     }
 }
 
 /* Output pixels [ox0, ox0 + count) of a row whose windows lie inside the image width: tap after tap. */
-static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow)
+static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow,
+                          fnn_conv_seg *seg)
 {
     const geom *g = &p->g;
     int64_t taps = g->kh * g->kw;
+    for (int64_t t = 0; t < taps; t++) {
+        int64_t ky = t / g->kw, kx = t % g->kw, iy = oy - g->pt + ky * g->dh;
+        int inside = iy >= 0 && iy < g->h;
+        seg[t].a = inside ? p->x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c : p->zeros;
+        seg[t].rs_a = inside ? g->c : 0;
+        seg[t].kc = g->c;
+    }
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
         int64_t nr = min64(p->dk.nr, g->f - j);
         float *c = yrow + ox0 * g->f + j;
-        for (int64_t t = 0; t < taps; t++) {
-            int64_t ky = t / g->kw, kx = t % g->kw, iy = oy - g->pt + ky * g->dh;
-            int inside = iy >= 0 && iy < g->h;
-            const float *a = inside ? p->x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c : p->zeros;
-            int last = t == taps - 1;
-            fnn_tile_epilogue ep = {t > 0, last && p->bias ? p->bias + j : NULL, last ? p->act : FNN_ACT_LINEAR,
-                                    p->alpha};
-            p->dk.fn(g->c, a, inside ? g->c : 0, 1, p->kernel + t * g->c * g->f + j, g->f, c, g->f, count, nr, &ep);
-        }
-        finish_tile(p, c, count, nr);
+        for (int64_t t = 0; t < taps; t++)
+            seg[t].b = p->kernel + t * g->c * g->f + j;
+        fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
+        tile_chain(p->segmented, &p->dk, taps, seg, 1, g->f, c, g->f, count, nr, &ep);
+        finish_tile(p, c, g->f, count, nr);
     }
 }
 
-static void forward_row(const fwd_problem *p, int64_t n, int64_t oy, float *buf)
+/* Output rows [r0, r1) (r = n * oh + oy). */
+static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *buf, fnn_conv_seg *seg)
 {
     const geom *g = &p->g;
     int64_t mr = p->dk.mr, ow = g->ow;
     /* Pixels [lo, hi) have every kx tap inside the width. */
     int64_t lo = min64(max64(g->pl, 0), ow), hi = min64(max64(g->w + g->pl - (g->kw - 1) * g->dw, lo), ow);
-    float *yrow = p->y + (n * g->oh + oy) * ow * g->f;
-    for (int64_t ox = 0; ox < lo; ox += mr)
-        edge_tile(p, n, oy, ox, min64(mr, lo - ox), yrow, buf);
-    for (int64_t ox = hi; ox < ow; ox += mr)
-        edge_tile(p, n, oy, ox, min64(mr, ow - ox), yrow, buf);
     /* Interior tiles of balanced heights: 30 pixels as 10 + 10 + 10 rather than 12 + 12 + 6. */
     int64_t span = hi - lo, tiles = (span + mr - 1) / mr;
-    for (int64_t s = 0; s < tiles; s++) {
-        int64_t a = lo + span * s / tiles, b = lo + span * (s + 1) / tiles;
-        interior_tile(p, n, oy, a, b - a, yrow);
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t s = 0; s < tiles; s++) {
+            int64_t a = lo + span * s / tiles, b = lo + span * (s + 1) / tiles;
+            interior_tile(p, r / g->oh, r % g->oh, a, b - a, p->y + r * ow * g->f, seg);
+        }
+    for (int64_t ox = 0; ox < ow; ox++) { /* the edge columns, [0, lo) and [hi, ow) */
+        if (ox == lo)
+            ox = hi;
+        if (ox >= ow)
+            break;
+        for (int64_t r = r0; r < r1; r += mr)
+            edge_tile(p, r, min64(mr, r1 - r), ox, buf);
     }
 }
 
@@ -165,14 +199,18 @@ static int threads_for(double flops, int n_threads, int64_t units)
 static int conv_run(const geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
                     float *y, int n_threads)
 {
-    fwd_problem p = {*g, x, kernel, bias, act, alpha, y, fit_width(kernels_for(fnn_isa_current()), g->f), NULL};
+    int isa = fnn_isa_current();
+    fwd_problem p = {*g, x, kernel, bias, act, alpha, y, fit_width(kernels_for(isa), g->f), 0, NULL};
+    p.segmented = segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
     float *zeros = calloc((size_t)g->c, sizeof(float));
     float *buf = malloc((size_t)(per_thread * nt) * sizeof(float));
-    if (!zeros || !buf) {
+    fnn_conv_seg *segs = malloc((size_t)(g->kh * g->kw * nt) * sizeof(fnn_conv_seg));
+    if (!zeros || !buf || !segs) {
         free(zeros);
         free(buf);
+        free(segs);
         return FNN_ENOMEM;
     }
     p.zeros = zeros;
@@ -184,12 +222,12 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
         t = omp_get_thread_num();
         count = omp_get_num_threads();
 #endif
-        for (int64_t r = rows * t / count; r < rows * (t + 1) / count; r++)
-            forward_row(&p, r / g->oh, r % g->oh, buf + t * per_thread);
+        forward_rows(&p, rows * t / count, rows * (t + 1) / count, buf + t * per_thread, segs + t * g->kh * g->kw);
         fnn_fpu_leave(fpu);
     }
     free(zeros);
     free(buf);
+    free(segs);
     return FNN_OK;
 }
 
@@ -244,24 +282,28 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
     return status;
 }
 
-/* One dW tile (tap t, input channels [ci0, ci0 + mr), filters [co0, co0 + nr)) over output rows [r0, r1). */
-static void dkernel_tile(const geom *g, const fnn_gemm_direct *dk, const float *x, const float *dz, float *dw,
-                         int64_t t, int64_t ci0, int64_t mr, int64_t co0, int64_t nr, int64_t r0, int64_t r1)
+/* One dW tile (tap t, input channels [ci0, ci0 + mr), filters [co0, co0 + nr)) += its sum over output rows
+ * [r0, r1), r1 - r0 <= MAX_SEGS: one segment per row whose input row is inside the image. */
+static void dkernel_tile(const geom *g, const fnn_gemm_direct *dk, int segmented, const float *x, const float *dz,
+                         float *dw, int64_t t, int64_t ci0, int64_t mr, int64_t co0, int64_t nr, int64_t r0,
+                         int64_t r1)
 {
-    int64_t ky = t / g->kw, kx = t % g->kw;
+    int64_t ky = t / g->kw, kx = t % g->kw, n_seg = 0;
     int64_t ox0 = max64(0, g->pl - kx * g->dw), ox1 = min64(g->ow, g->w + g->pl - kx * g->dw);
     if (ox1 <= ox0)
         return;
-    float *c = dw + (t * g->c + ci0) * g->f + co0;
-    fnn_tile_epilogue ep = {1, NULL, FNN_ACT_LINEAR, 0.0f};
+    fnn_conv_seg seg[MAX_SEGS];
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / g->oh, oy = r % g->oh, iy = oy - g->pt + ky * g->dh;
         if (iy < 0 || iy >= g->h)
             continue;
-        const float *a = x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c + ci0;
-        const float *b = dz + (r * g->ow + ox0) * g->f + co0;
-        dk->fn(ox1 - ox0, a, 1, g->c, b, g->f, c, g->f, mr, nr, &ep);
+        seg[n_seg].a = x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c + ci0;
+        seg[n_seg].b = dz + (r * g->ow + ox0) * g->f + co0;
+        seg[n_seg].rs_a = 1;
+        seg[n_seg++].kc = ox1 - ox0;
     }
+    fnn_tile_epilogue ep = {1, NULL, FNN_ACT_LINEAR, 0.0f};
+    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep);
 }
 
 int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
@@ -274,10 +316,13 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
     if (!dkernel || (batch > 0 && (!x || !dz)))
         return FNN_EBADARG;
     geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    fnn_gemm_direct dk = fit_width(kernels_for(fnn_isa_current()), filters);
+    int isa = fnn_isa_current();
+    fnn_gemm_direct dk = fit_width(kernels_for(isa), filters);
+    int segmented = segmented_for(isa, &dk);
     int64_t ci_tiles = (c + dk.mr - 1) / dk.mr, co_tiles = (filters + dk.nr - 1) / dk.nr;
     int64_t tiles = kh * kw * ci_tiles * co_tiles, rows = batch * oh;
     int64_t block = max64(1, DKERNEL_BLOCK_BYTES / (int64_t)sizeof(float) / (w * c + ow * filters));
+    block = min64(block, MAX_SEGS);
     int nt = threads_for(2.0 * rows * ow * kh * kw * c * filters, n_threads, tiles);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -288,10 +333,10 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
         count = omp_get_num_threads();
 #endif
         int64_t first = tiles * t / count, end = tiles * (t + 1) / count;
-        /* tile index -> (tap, input-channel tile, filter tile); its mr x nr block of dW starts at zero */
+        /* tile index -> (tap, input-channel tile of balanced height, filter tile) */
 #define TILE_COORDS(i)                                                                                    \
-    int64_t tap = (i) / (ci_tiles * co_tiles), ci0 = (i) / co_tiles % ci_tiles * dk.mr,                   \
-            co0 = (i) % co_tiles * dk.nr, mr = min64(dk.mr, c - ci0), nr = min64(dk.nr, filters - co0)
+    int64_t tap = (i) / (ci_tiles * co_tiles), cs = (i) / co_tiles % ci_tiles, ci0 = c * cs / ci_tiles,   \
+            co0 = (i) % co_tiles * dk.nr, mr = c * (cs + 1) / ci_tiles - ci0, nr = min64(dk.nr, filters - co0)
         if (!accumulate)
             for (int64_t i = first; i < end; i++) {
                 TILE_COORDS(i);
@@ -301,7 +346,7 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
         for (int64_t r0 = 0; r0 < rows; r0 += block)
             for (int64_t i = first; i < end; i++) {
                 TILE_COORDS(i);
-                dkernel_tile(&g, &dk, x, dz, dkernel, tap, ci0, mr, co0, nr, r0, min64(rows, r0 + block));
+                dkernel_tile(&g, &dk, segmented, x, dz, dkernel, tap, ci0, mr, co0, nr, r0, min64(rows, r0 + block));
             }
 #undef TILE_COORDS
         fnn_fpu_leave(fpu);
