@@ -204,6 +204,8 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
     p.segmented = segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
+    /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle. */
+    int64_t block = max64(1, min64(p.dk.mr, rows / (4 * nt))), n_blocks = (rows + block - 1) / block;
     float *zeros = calloc((size_t)g->c, sizeof(float));
     float *buf = malloc((size_t)(per_thread * nt) * sizeof(float));
     fnn_conv_seg *segs = malloc((size_t)(g->kh * g->kw * nt) * sizeof(fnn_conv_seg));
@@ -217,12 +219,15 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fpu = fnn_fpu_enter();
-        int t = 0, count = 1;
+        int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
-        count = omp_get_num_threads();
 #endif
-        forward_rows(&p, rows * t / count, rows * (t + 1) / count, buf + t * per_thread, segs + t * g->kh * g->kw);
+        /* Blocks of rows are independent and give the same bytes on any thread: taken as threads come free
+         * (a thread the OS holds back costs its blocks, not half the layer). */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n_blocks; i++)
+            forward_rows(&p, i * block, min64(rows, (i + 1) * block), buf + t * per_thread, segs + t * g->kh * g->kw);
         fnn_fpu_leave(fpu);
     }
     free(zeros);

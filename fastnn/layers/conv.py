@@ -19,9 +19,10 @@ _WORKSPACE_BYTES = 4 << 20  # per column workspace: bounds memory whatever the b
 # direct GEMM kernel's height.
 _L2_CHUNK_BYTES = 128 << 10
 _CHUNK_UNIT = 24
-# Input channels from which a stride-1 convolution runs as implicit GEMM: each tap is a GEMM with k = c_in, too
-# short a chain below this for the per-tap calls to beat building the columns (measured on cnn32 / lenet shapes).
-_IMPLICIT_MIN_CHANNELS = 16
+# Input channels from which a stride-1 convolution runs as implicit GEMM. Below, its kernel-gradient tiles (c_in
+# rows high) and per-tap steps lose to building the columns: measured on one thread, B64, layer forward+backward
+# 0.4-0.75x at 1-6 channels, 1.0x at 8, 1.1-1.3x at 12, 1.2-1.4x at 16.
+_IMPLICIT_MIN_CHANNELS = 12
 
 
 def _pair(value, what, layer):
