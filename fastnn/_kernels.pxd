@@ -156,3 +156,5 @@ cdef extern from "fnn.h" nogil:
                                                 int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw,
                                                 int64_t oh, int64_t ow, int64_t filters, const float *x,
                                                 const float *dz, float *dkernel, int accumulate, int n_threads)
+    int fnn_act_backward_colsum_f32(int64_t rows, int64_t cols, const float *x, const float *y, const float *dy,
+                                    float *dz, int act, float alpha, float *dbias, int accumulate, int n_threads)

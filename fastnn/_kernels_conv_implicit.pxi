@@ -1,6 +1,6 @@
-# Stride-1 convolution as implicit GEMM (src/conv_implicit.c), NHWC. The geometry tuple is the layers' own
-# (kh, kw, sh, sw, pt, pl, dh, dw, oh, ow), strides 1; these check only what would make C read or write out of
-# bounds.
+# Stride-1 convolution as implicit GEMM (src/conv_implicit.c), NHWC, and the activation + bias gradient pass of
+# a layer's backward (src/act_colsum.c). The geometry tuple is the layers' own (kh, kw, sh, sw, pt, pl, dh, dw,
+# oh, ow), strides 1; these check only what would make C read or write out of bounds.
 
 
 cdef inline int check_implicit(Py_ssize_t *xs, Py_ssize_t k_rows, Py_ssize_t filters, Py_ssize_t y_rows,
@@ -69,3 +69,26 @@ def conv2d_implicit_backward_kernel(const float[:, :, :, ::1] x, const float[:, 
                                                          &dkernel[0, 0], accumulate, n_threads)
     check(status, f"conv2d_implicit_backward_kernel of x {shape4(x.shape)} with kernel {(kh, kw)}, padding "
                   f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+
+
+def act_backward_colsum(const float[:, ::1] x, const float[:, ::1] y, const float[:, ::1] dy not None,
+                        float[:, ::1] dz not None, float[::1] dbias not None, int act, float act_alpha=0.0,
+                        bint accumulate=False, int n_threads=1):
+    """dz = dy * act'(.) as act_backward (x the pre-activation, y the output, each None when not needed) and
+    dbias (+)= dz's column sums, in one pass (src/act_colsum.c)."""
+    cdef Py_ssize_t rows = dy.shape[0], cols = dy.shape[1]
+    for name, a in (("x", x), ("y", y), ("dz", dz)):
+        if a is not None and (a.shape[0] != rows or a.shape[1] != cols):
+            raise ValueError(f"act_backward_colsum: {name} must have dy's shape {(rows, cols)}, "
+                             f"got {(a.shape[0], a.shape[1])}")
+    if dbias.shape[0] != cols:
+        raise ValueError(f"act_backward_colsum: dbias must have length {cols}, got {dbias.shape[0]}")
+    cdef const float *x_ptr = &x[0, 0] if x is not None and rows > 0 else NULL
+    cdef const float *y_ptr = &y[0, 0] if y is not None and rows > 0 else NULL
+    cdef const float *dy_ptr = &dy[0, 0] if rows > 0 else NULL
+    cdef float *dz_ptr = &dz[0, 0] if rows > 0 else NULL
+    cdef int status
+    with nogil:
+        status = fnn_act_backward_colsum_f32(rows, cols, x_ptr, y_ptr, dy_ptr, dz_ptr, act, act_alpha, &dbias[0],
+                                             accumulate, n_threads)
+    check(status, f"act_backward_colsum of dy {(rows, cols)} with activation {act}")

@@ -287,4 +287,9 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
                                             int64_t ow, int64_t filters, const float *x, const float *dz,
                                             float *dkernel, int accumulate, int n_threads);
 
+/* ---- act_colsum.c: dz = dy * act'(.) (x, y as fnn_act_backward_f32; rows x cols, contiguous) and
+ * dbias (+)= the column sums of dz (in double, fixed blocks of rows: the same bits for any n_threads). */
+int fnn_act_backward_colsum_f32(int64_t rows, int64_t cols, const float *x, const float *y, const float *dy,
+                                float *dz, int act, float alpha, float *dbias, int accumulate, int n_threads);
+
 #endif

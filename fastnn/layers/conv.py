@@ -214,16 +214,24 @@ class Conv2D(Layer, _Activated):
     def backward(self, grad_out, need_dx=True, accumulate=False):
         x, nt = self._x, _threads()
         dy = grad_out.reshape(-1, self.filters)
-        if self.emit_logits or self._act == 0:
-            dz = dy
-        else:
-            dz = self._buffer("dz", dy.shape)
-            self._activation_grad(self._z, self._y, dy, dz)
-        kernel = self.weights[0].reshape(self._k, self.filters)
         train = self.trainable
-        if train and self.use_bias:
-            _kernels.colsum(dz, self.grads[1], accumulate, nt)
-        elif not train and not accumulate:
+        linear = self.emit_logits or self._act == 0
+        if train and self.use_bias and self._act != activations.SOFTMAX:
+            # the activation gradient and the bias gradient in one pass over dz
+            dy = np.ascontiguousarray(dy)
+            dz = dy if linear else self._buffer("dz", dy.shape)
+            z, y = (None, None) if linear else (self._z, self._y.reshape(dy.shape))
+            _kernels.act_backward_colsum(None if z is None else z.reshape(dy.shape), y, dy, dz, self.grads[1],
+                                         0 if linear else self._act, self._alpha, accumulate, nt)
+        else:
+            dz = dy
+            if not linear:
+                dz = self._buffer("dz", dy.shape)
+                self._activation_grad(self._z, self._y, dy, dz)
+            if train and self.use_bias:
+                _kernels.colsum(dz, self.grads[1], accumulate, nt)
+        kernel = self.weights[0].reshape(self._k, self.filters)
+        if not train and not accumulate:
             self._zero_grads()
         dx = self._buffer("dx", x.shape) if need_dx else None
         if self._direct:
