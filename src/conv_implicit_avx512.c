@@ -46,21 +46,29 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
         for (int v = 0; v < NV; v++)
             acc[i][v] = e.load_c ? _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v) : _mm512_setzero_ps();
     for (int64_t s = 0; s < n_seg; s++) {
-        const float *a = seg[s].a, *b = seg[s].b;
-        int64_t rs_a = seg[s].rs_a;
-        for (int64_t p = 0; p < seg[s].kc; p++) {
+        /* Row i of A is read at base[i / 3] + (i % 3) * rs bytes: four pointers and one index register
+         * (x86 scales 1 and 2) address all twelve rows, where one register per row would spill. */
+        const int64_t rs = seg[s].rs_a * (int64_t)sizeof(float), kc = seg[s].kc;
+        const char *base[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            base[q] = (const char *)seg[s].a + 3 * q * rs;
+        const float *b = seg[s].b;
+        for (int64_t p = 0; p < kc; p++) {
             __m512 bv[4];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 bv[v] = MASKED ? _mm512_maskz_loadu_ps(mk[v], b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 12
             for (int i = 0; i < MR; i++) {
-                __m512 av = _mm512_set1_ps(a[i * rs_a]);
+                __m512 av = _mm512_set1_ps(*(const float *)(base[i / 3] + (i % 3) * rs));
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
                     acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
             }
-            a += cs_a;
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                base[q] += cs_a * (int64_t)sizeof(float);
             b += rs_b;
         }
     }
