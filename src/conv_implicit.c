@@ -8,17 +8,21 @@
  * one sequential FMA chain over (ky, kx, ch): the chain im2col + GEMM computes (conv.c), hence the same bits.
  * A tap whose input row lies in the top/bottom padding reads a row of zeros (rs_a = 0), as im2col's zero
  * columns. The few pixels whose window crosses the left/right edge are gathered into a small per-thread
- * buffer (their im2col rows) and run as one k-long chain. Threads take whole output rows.
+ * buffer (their im2col rows, a column of consecutive output rows at a time) and run as one k-long chain.
+ * Threads take blocks of output rows as they come free.
  *
  * Input gradient. dx of a stride-1 convolution is the stride-1 correlation of dz with the kernel flipped in
  * (ky, kx) and transposed in (c_in, c_out), padded by (kh - 1) * dh - pt on top (likewise left): the same
  * forward driver, no dcols, no col2im.
  *
  * Kernel gradient. dW[t][ci, co] = sum over output pixels of x[pixel shifted by t, ci] * dz[pixel, co]: per
- * output row a micro-kernel call with A(i, p) = x[(pixel p) * c + ci0 + i] (rs_a = 1, cs_a = c) and
- * B = dz's row, over the pixels whose input is inside the image (the others contribute zero). Each dW tile
- * chains over output rows in order, so its sum has a fixed order; threads own whole tiles, and sweep the
- * pixels block by block (a block of rows stays in L2 while every tile of the thread reads it).
+ * output row a segment with A(i, p) = x[(pixel p) * c + ci0 + i] (rs_a = 1, cs_a = c) and B = dz's row, over
+ * the pixels whose input is inside the image (the others contribute zero). Each dW tile chains over output
+ * rows in order, so its sum has a fixed order; threads own whole tiles, and sweep the pixels block by block
+ * (a block of rows stays in L2 while every tile of the thread reads it).
+ *
+ * On AVX-512 the tiles run on the segmented kernel of conv_implicit_avx512.c (accumulators in registers
+ * across a whole chain of segments); elsewhere on one direct GEMM kernel call per segment, chained by load_c.
  */
 #include "fnn.h"
 #include "act_internal.h"
