@@ -71,16 +71,24 @@ def conv2d_implicit_backward_kernel(const float[:, :, :, ::1] x, const float[:, 
                   f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
 
 
+cdef inline int check_same_shape(Py_ssize_t *shape, Py_ssize_t rows, Py_ssize_t cols, str name) except -1:
+    if shape[0] != rows or shape[1] != cols:
+        raise ValueError(f"act_backward_colsum: {name} must have dy's shape {(rows, cols)}, "
+                         f"got {(shape[0], shape[1])}")
+    return 0
+
+
 def act_backward_colsum(const float[:, ::1] x, const float[:, ::1] y, const float[:, ::1] dy not None,
                         float[:, ::1] dz not None, float[::1] dbias not None, int act, float act_alpha=0.0,
                         bint accumulate=False, int n_threads=1):
     """dz = dy * act'(.) as act_backward (x the pre-activation, y the output, each None when not needed) and
     dbias (+)= dz's column sums, in one pass (src/act_colsum.c)."""
     cdef Py_ssize_t rows = dy.shape[0], cols = dy.shape[1]
-    for name, a in (("x", x), ("y", y), ("dz", dz)):
-        if a is not None and (a.shape[0] != rows or a.shape[1] != cols):
-            raise ValueError(f"act_backward_colsum: {name} must have dy's shape {(rows, cols)}, "
-                             f"got {(a.shape[0], a.shape[1])}")
+    if x is not None:
+        check_same_shape(x.shape, rows, cols, "x")
+    if y is not None:
+        check_same_shape(y.shape, rows, cols, "y")
+    check_same_shape(dz.shape, rows, cols, "dz")
     if dbias.shape[0] != cols:
         raise ValueError(f"act_backward_colsum: dbias must have length {cols}, got {dbias.shape[0]}")
     cdef const float *x_ptr = &x[0, 0] if x is not None and rows > 0 else NULL
