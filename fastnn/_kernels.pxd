@@ -164,3 +164,17 @@ cdef extern from "fnn.h" nogil:
                                int loss_kind, const int64_t *labels, const float *targets, const float *w,
                                float *grad, double lr, double momentum, int nesterov, double weight_decay,
                                double clipvalue, double *loss, int team, int n_threads)
+    int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                                        int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                        int64_t filters, const float *x, const float *kernel, const float *bias,
+                                        int act, float act_alpha, float *y, int n_threads)
+    int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
+                                              int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw,
+                                              int64_t oh, int64_t ow, int64_t filters, const float *dz,
+                                              const float *kernel, float *dx, int n_threads)
+    int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
+                                                int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw,
+                                                int64_t oh, int64_t ow, int64_t filters, const float *x,
+                                                const float *dz, float *dkernel, int accumulate, int n_threads)
+    int fnn_act_backward_colsum_f32(int64_t rows, int64_t cols, const float *x, const float *y, const float *dy,
+                                    float *dz, int act, float alpha, float *dbias, int accumulate, int n_threads)

@@ -51,6 +51,12 @@ CONV_CASES = [  # (input shape, filters, kwargs)
     ((5, 5, 3), 2, dict(kernel_size=2, strides=4)),  # stride larger than the kernel
     ((6, 6, 2), 3, dict(kernel_size=5, padding="same", use_bias=False)),
 ]
+IMPLICIT_CASES = [  # stride 1 on >= 16 channels: implicit GEMM
+    ((6, 7, 16), 5, dict(kernel_size=3, padding="same")),
+    ((7, 6, 17), 3, dict(kernel_size=(2, 3), dilation_rate=(2, 1))),
+    ((5, 9, 16), 4, dict(kernel_size=4, padding="same", use_bias=False)),
+]
+CONV_CASES += IMPLICIT_CASES
 
 
 @pytest.mark.parametrize("shape,filters,kwargs", CONV_CASES)
@@ -107,16 +113,41 @@ def test_conv2d_chunked_columns_give_the_same_result(monkeypatch):
     check_layer_gradients(L.Conv2D(2, 3, strides=2, activation="tanh"), (7, 6, 3), batch=2, seed=1)
 
 
-def test_conv2d_gradients_accumulate_when_asked():
-    layer = _built(L.Conv2D(2, 3), (5, 5, 2))
-    x = np.random.default_rng(7).standard_normal((2, 5, 5, 2)).astype(np.float32)
+@pytest.mark.parametrize("shape,filters,kwargs", IMPLICIT_CASES + [((8, 8, 32), 33, dict(kernel_size=3, padding="same"))])
+def test_implicit_gemm_and_im2col_paths_agree(monkeypatch, shape, filters, kwargs):
+    """The same layer on both paths: the forward bit for bit, the gradients within rounding."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3,) + shape).astype(np.float32)
+    bias = rng.standard_normal(filters).astype(np.float32) * 0.1
+    results = []
+    for threshold, implicit in ((conv_module._IMPLICIT_MIN_CHANNELS, True), (10**9, False)):
+        monkeypatch.setattr(conv_module, "_IMPLICIT_MIN_CHANNELS", threshold)
+        fastnn.set_seed(0)
+        layer = _built(L.Conv2D(filters, activation="relu", **kwargs), shape)
+        assert layer._implicit == implicit
+        if layer.use_bias:
+            layer.weights[1][...] = bias
+        infer = layer.forward(x).copy()
+        y = layer.forward(x, training=True).copy()
+        dy = np.random.default_rng(9).standard_normal(y.shape).astype(np.float32)
+        results.append([infer, y, layer.backward(dy).copy()] + [g.copy() for g in layer.grads])
+    (infer, y, *grads), (infer_old, y_old, *grads_old) = results
+    assert infer.tobytes() == infer_old.tobytes() and y.tobytes() == y_old.tobytes()
+    for got, expected in zip(grads, grads_old):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [2, 16])  # im2col, implicit GEMM
+def test_conv2d_gradients_accumulate_when_asked(channels):
+    layer = _built(L.Conv2D(2, 3), (5, 5, channels))
+    x = np.random.default_rng(7).standard_normal((2, 5, 5, channels)).astype(np.float32)
     dy = np.ones((2, 3, 3, 2), np.float32)
     layer.forward(x, training=True)
     layer.backward(dy, need_dx=False)
     once = [g.copy() for g in layer.grads]
     layer.backward(dy, need_dx=False, accumulate=True)
     for g, g1 in zip(layer.grads, once):
-        np.testing.assert_allclose(g, 2 * g1, rtol=1e-6)
+        np.testing.assert_allclose(g, 2 * g1, rtol=1e-5, atol=1e-6)  # the second sum continues from the first
     assert layer.backward(dy, need_dx=False) is None
 
 
@@ -263,9 +294,10 @@ def test_small_cnn_learns_digits_and_round_trips(tmp_path):
     np.testing.assert_array_equal(again.predict(xt), model.predict(xt))
 
 
-def test_conv_and_pool_layers_are_bitwise_identical_on_1_and_2_threads(monkeypatch):
+@pytest.mark.parametrize("channels", [8, 16])  # im2col, implicit GEMM
+def test_conv_and_pool_layers_are_bitwise_identical_on_1_and_2_threads(monkeypatch, channels):
     monkeypatch.setattr(conv_module, "_WORKSPACE_BYTES", 4 * 72 * 700)  # several chunks, straddling images
-    x = np.random.default_rng(12).standard_normal((6, 16, 17, 8)).astype(np.float32)
+    x = np.random.default_rng(12).standard_normal((6, 16, 17, channels)).astype(np.float32)
     before = fastnn.get_num_threads()
     results = []
     try:
@@ -273,7 +305,7 @@ def test_conv_and_pool_layers_are_bitwise_identical_on_1_and_2_threads(monkeypat
             fastnn.set_num_threads(nt)
             fastnn.set_seed(0)
             conv, pool = L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPool2D(3, strides=2, padding="same")
-            _built(conv, (16, 17, 8))
+            _built(conv, (16, 17, channels))
             _built(pool, conv.output_shape)
             y = pool.forward(conv.forward(x, True), True)
             dx = conv.backward(pool.backward(np.ones_like(y)))

@@ -1,0 +1,102 @@
+# Stride-1 convolution as implicit GEMM (src/conv_implicit.c), NHWC, and the activation + bias gradient pass of
+# a layer's backward (src/act_colsum.c). The geometry tuple is the layers' own (kh, kw, sh, sw, pt, pl, dh, dw,
+# oh, ow), strides 1; these check only what would make C read or write out of bounds.
+
+
+cdef inline int check_implicit(Py_ssize_t *xs, Py_ssize_t k_rows, Py_ssize_t filters, Py_ssize_t y_rows,
+                               Py_ssize_t y_cols, int kh, int kw, int sh, int sw, int oh, int ow,
+                               str what) except -1:
+    if sh != 1 or sw != 1:
+        raise ValueError(f"{what}: implicit convolution needs strides (1, 1), got {(sh, sw)}")
+    if k_rows != <Py_ssize_t>kh * kw * xs[3] or y_cols != filters or y_rows != <Py_ssize_t>xs[0] * oh * ow:
+        raise ValueError(f"{what}: x {shape4(xs)}, kernel {(k_rows, filters)} and output rows {(y_rows, y_cols)} "
+                         f"do not fit a {(kh, kw)} kernel on a {(oh, ow)} output grid")
+    return 0
+
+
+def conv2d_implicit_forward(const float[:, :, :, ::1] x, const float[:, ::1] kernel, float[:, ::1] y, int kh,
+                            int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
+                            const float[::1] bias=None, int act=0, float act_alpha=0.0, int n_threads=1):
+    """y = act(conv(x, kernel) + bias): x (batch, h, w, c), kernel (kh * kw * c, filters), y (batch * oh * ow,
+    filters). Bitwise the same as im2col then gemm."""
+    check_implicit(x.shape, kernel.shape[0], kernel.shape[1], y.shape[0], y.shape[1], kh, kw, sh, sw, oh, ow,
+                   "conv2d_implicit_forward")
+    if bias is not None and bias.shape[0] != kernel.shape[1]:
+        raise ValueError(f"conv2d_implicit_forward: bias must have length {kernel.shape[1]}, got {bias.shape[0]}")
+    if y.shape[0] == 0:
+        return
+    cdef const float *bias_ptr = &bias[0] if bias is not None else NULL
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_implicit_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw, pt, pl,
+                                                 dh, dw, oh, ow, kernel.shape[1], &x[0, 0, 0, 0], &kernel[0, 0],
+                                                 bias_ptr, act, act_alpha, &y[0, 0], n_threads)
+    check(status, f"conv2d_implicit_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
+                  f"dilation {(dh, dw)}, output {(oh, ow)}")
+
+
+def conv2d_implicit_backward_data(const float[:, ::1] dz, const float[:, ::1] kernel, float[:, :, :, ::1] dx,
+                                  int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
+                                  int n_threads=1):
+    """dx = the input gradient of the convolution for dz (batch * oh * ow, filters); dx (batch, h, w, c) is
+    overwritten."""
+    check_implicit(dx.shape, kernel.shape[0], kernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
+                   "conv2d_implicit_backward_data")
+    if dz.shape[0] == 0:
+        return
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_implicit_backward_data_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], kh, kw,
+                                                       pt, pl, dh, dw, oh, ow, kernel.shape[1], &dz[0, 0],
+                                                       &kernel[0, 0], &dx[0, 0, 0, 0], n_threads)
+    check(status, f"conv2d_implicit_backward_data into dx {shape4(dx.shape)} with kernel {(kh, kw)}, padding "
+                  f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+
+
+def conv2d_implicit_backward_kernel(const float[:, :, :, ::1] x, const float[:, ::1] dz, float[:, ::1] dkernel,
+                                    int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
+                                    bint accumulate=False, int n_threads=1):
+    """dkernel (kh * kw * c, filters) (+)= the kernel gradient for x (batch, h, w, c) and dz
+    (batch * oh * ow, filters)."""
+    check_implicit(x.shape, dkernel.shape[0], dkernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
+                   "conv2d_implicit_backward_kernel")
+    cdef const float *x_ptr = &x[0, 0, 0, 0] if x.shape[0] > 0 else NULL
+    cdef const float *dz_ptr = &dz[0, 0] if dz.shape[0] > 0 else NULL
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_implicit_backward_kernel_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw,
+                                                         pt, pl, dh, dw, oh, ow, dkernel.shape[1], x_ptr, dz_ptr,
+                                                         &dkernel[0, 0], accumulate, n_threads)
+    check(status, f"conv2d_implicit_backward_kernel of x {shape4(x.shape)} with kernel {(kh, kw)}, padding "
+                  f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+
+
+cdef inline int check_same_shape(Py_ssize_t *shape, Py_ssize_t rows, Py_ssize_t cols, str name) except -1:
+    if shape[0] != rows or shape[1] != cols:
+        raise ValueError(f"act_backward_colsum: {name} must have dy's shape {(rows, cols)}, "
+                         f"got {(shape[0], shape[1])}")
+    return 0
+
+
+def act_backward_colsum(const float[:, ::1] x, const float[:, ::1] y, const float[:, ::1] dy not None,
+                        float[:, ::1] dz not None, float[::1] dbias not None, int act, float act_alpha=0.0,
+                        bint accumulate=False, int n_threads=1):
+    """dz = dy * act'(.) as act_backward (x the pre-activation, y the output, each None when not needed) and
+    dbias (+)= dz's column sums, in one pass (src/act_colsum.c)."""
+    cdef Py_ssize_t rows = dy.shape[0], cols = dy.shape[1]
+    if x is not None:
+        check_same_shape(x.shape, rows, cols, "x")
+    if y is not None:
+        check_same_shape(y.shape, rows, cols, "y")
+    check_same_shape(dz.shape, rows, cols, "dz")
+    if dbias.shape[0] != cols:
+        raise ValueError(f"act_backward_colsum: dbias must have length {cols}, got {dbias.shape[0]}")
+    cdef const float *x_ptr = &x[0, 0] if x is not None and rows > 0 else NULL
+    cdef const float *y_ptr = &y[0, 0] if y is not None and rows > 0 else NULL
+    cdef const float *dy_ptr = &dy[0, 0] if rows > 0 else NULL
+    cdef float *dz_ptr = &dz[0, 0] if rows > 0 else NULL
+    cdef int status
+    with nogil:
+        status = fnn_act_backward_colsum_f32(rows, cols, x_ptr, y_ptr, dy_ptr, dz_ptr, act, act_alpha, &dbias[0],
+                                             accumulate, n_threads)
+    check(status, f"act_backward_colsum of dy {(rows, cols)} with activation {act}")

@@ -1,0 +1,369 @@
+/* Stride-1 NHWC convolution as implicit GEMM: the direct GEMM micro-kernels (gemm_internal.h) read the image
+ * where it is, so no column matrix is built.
+ *
+ * Forward. Tap t = (ky, kx) of output pixel (n, oy, ox) reads the c channels of input pixel
+ * (n, oy - pt + ky*dh, ox - pl + kx*dw). Along one output row, consecutive pixels read input pixels c floats
+ * apart: the micro-kernel's A operand a[i * rs_a + p * cs_a] with rs_a = c, cs_a = 1, against B = the tap's
+ * kernel slice (c x filters). The taps run in (ky, kx) order, load_c chaining them, so every output element is
+ * one sequential FMA chain over (ky, kx, ch): the chain im2col + GEMM computes (conv.c), hence the same bits.
+ * A tap whose input row lies in the top/bottom padding reads a row of zeros (rs_a = 0), as im2col's zero
+ * columns. The few pixels whose window crosses the left/right edge are gathered into a small per-thread
+ * buffer (their im2col rows, a column of consecutive output rows at a time) and run as one k-long chain.
+ * Threads take blocks of output rows as they come free.
+ *
+ * Input gradient. dx of a stride-1 convolution is the stride-1 correlation of dz with the kernel flipped in
+ * (ky, kx) and transposed in (c_in, c_out), padded by (kh - 1) * dh - pt on top (likewise left): the same
+ * forward driver, no dcols, no col2im.
+ *
+ * Kernel gradient. dW[t][ci, co] = sum over output pixels of x[pixel shifted by t, ci] * dz[pixel, co]: per
+ * output row a segment with A(i, p) = x[(pixel p) * c + ci0 + i] (rs_a = 1, cs_a = c) and B = dz's row, over
+ * the pixels whose input is inside the image (the others contribute zero). Each dW tile chains over output
+ * rows in order, so its sum has a fixed order; threads own whole tiles, and sweep the pixels block by block
+ * (a block of rows stays in L2 while every tile of the thread reads it).
+ *
+ * On AVX-512 the tiles run on the segmented kernel of conv_implicit_avx512.c (accumulators in registers
+ * across a whole chain of segments); elsewhere on one direct GEMM kernel call per segment, chained by load_c.
+ */
+#include "fnn.h"
+#include "act_internal.h"
+#include "conv_implicit_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define PARALLEL_MIN_FLOPS 2e6     /* below this, one thread */
+#define DKERNEL_BLOCK_BYTES (256 << 10) /* input + dz rows swept at a time by the kernel gradient */
+#define MAX_SEGS 64                     /* segments handed to a tile call at a time */
+
+typedef struct {
+    int64_t batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, f; /* f: output channels */
+} geom;
+
+typedef struct {
+    geom g;
+    const float *x, *kernel, *bias;
+    int act;
+    float alpha;
+    float *y;
+    fnn_gemm_direct dk;
+    int segmented;      /* run tiles on the AVX-512 segmented kernel (else direct-kernel calls chained) */
+    const float *zeros; /* c zeros: the A rows of a tap in the top/bottom padding */
+} fwd_problem;
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+static const fnn_gemm_kernels *kernels_for(int isa)
+{
+    switch (isa) {
+    case FNN_ISA_AVX512: return &fnn_gemm_kernels_avx512;
+    case FNN_ISA_AVX2: return &fnn_gemm_kernels_avx2;
+    default: return &fnn_gemm_kernels_generic;
+    }
+}
+
+/* The direct kernel wasting the fewest columns on n (ties: the wider), as the GEMM fits its direct path. */
+static fnn_gemm_direct fit_width(const fnn_gemm_kernels *kr, int64_t n)
+{
+    if (n <= kr->direct[0].nr || kr->n_direct == 1)
+        return kr->direct[0];
+    fnn_gemm_direct best = kr->direct[1];
+    for (int v = 2; v < kr->n_direct; v++)
+        if (round_up(n, kr->direct[v].nr) <= round_up(n, best.nr))
+            best = kr->direct[v];
+    return best;
+}
+
+/* Whether the segmented kernel takes tiles of this direct kernel's shape on this ISA. */
+static int segmented_for(int isa, const fnn_gemm_direct *dk)
+{
+    return isa == FNN_ISA_AVX512 && dk->nr >= 16 && dk->nr <= FNN_CONV_SEG_NR && dk->mr <= FNN_CONV_SEG_MR
+           && (dk->nr <= 32 || dk->mr <= 6);
+}
+
+/* One tile, C (+)= the chain of n_seg segments, then ep's bias and activation: on the segmented kernel in
+ * batches of MAX_SEGS, or one direct-kernel call per segment; the same FMA chain either way. */
+static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, const fnn_conv_seg *seg,
+                       int64_t cs_a, int64_t rs_b, float *c, int64_t ldc, int64_t mr, int64_t nr,
+                       const fnn_tile_epilogue *ep)
+{
+    int64_t step = segmented ? MAX_SEGS : 1;
+    for (int64_t s = 0; s < n_seg; s += step) {
+        int64_t count = min64(step, n_seg - s), last = s + count == n_seg;
+        fnn_tile_epilogue e = {s > 0 || ep->load_c, last ? ep->bias : NULL, last ? ep->act : FNN_ACT_LINEAR,
+                               ep->alpha};
+        if (segmented)
+            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e);
+        else
+            dk->fn(seg[s].kc, seg[s].a, seg[s].rs_a, cs_a, seg[s].b, rs_b, c, ldc, mr, nr, &e);
+    }
+}
+
+/* Activations the micro-kernels do not apply in registers run on the finished tile. */
+static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int64_t mr, int64_t nr)
+{
+    if (p->act != FNN_ACT_LINEAR && p->act != FNN_ACT_RELU && p->act != FNN_ACT_LEAKY_RELU)
+        fnn_act_block(mr, nr, c, ldc, NULL, p->act, p->alpha);
+}
+
+/* The im2col row of output pixel (n, oy, ox) into d (kh * kw * c floats, zeros in the padding). */
+static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t ox, float *d)
+{
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy - g->pt + ky * g->dh;
+        for (int64_t kx = 0; kx < g->kw; kx++, d += g->c) {
+            int64_t ix = ox - g->pl + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                memset(d, 0, (size_t)g->c * sizeof(float));
+            else
+                memcpy(d, x + ((n * g->h + iy) * g->w + ix) * g->c, (size_t)g->c * sizeof(float));
+        }
+    }
+}
+
+/* Column ox, whose windows cross the left or right edge, of `count` consecutive output rows from r0: their
+ * im2col rows are gathered into buf and run as one k-long chain each (output pixels ow * f floats apart). */
+static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf)
+{
+    const geom *g = &p->g;
+    int64_t k = g->kh * g->kw * g->c, ldc = g->ow * g->f;
+    for (int64_t i = 0; i < count; i++)
+        gather(g, p->x, (r0 + i) / g->oh, (r0 + i) % g->oh, ox, buf + i * k);
+    for (int64_t j = 0; j < g->f; j += p->dk.nr) {
+        int64_t nr = min64(p->dk.nr, g->f - j);
+        fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
+        float *c = p->y + (r0 * g->ow + ox) * g->f + j;
+        fnn_conv_seg seg = {buf, p->kernel + j, k, k};
+        tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep);
+        finish_tile(p, c, ldc, count, nr);
+    }
+}
+
+/* Output pixels [ox0, ox0 + count) of a row whose windows lie inside the image width: tap after tap. */
+static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow,
+                          fnn_conv_seg *seg)
+{
+    const geom *g = &p->g;
+    int64_t taps = g->kh * g->kw;
+    for (int64_t t = 0; t < taps; t++) {
+        int64_t ky = t / g->kw, kx = t % g->kw, iy = oy - g->pt + ky * g->dh;
+        int inside = iy >= 0 && iy < g->h;
+        seg[t].a = inside ? p->x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c : p->zeros;
+        seg[t].rs_a = inside ? g->c : 0;
+        seg[t].kc = g->c;
+    }
+    for (int64_t j = 0; j < g->f; j += p->dk.nr) {
+        int64_t nr = min64(p->dk.nr, g->f - j);
+        float *c = yrow + ox0 * g->f + j;
+        for (int64_t t = 0; t < taps; t++)
+            seg[t].b = p->kernel + t * g->c * g->f + j;
+        fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
+        tile_chain(p->segmented, &p->dk, taps, seg, 1, g->f, c, g->f, count, nr, &ep);
+        finish_tile(p, c, g->f, count, nr);
+    }
+}
+
+/* Output rows [r0, r1) (r = n * oh + oy). */
+static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *buf, fnn_conv_seg *seg)
+{
+    const geom *g = &p->g;
+    int64_t mr = p->dk.mr, ow = g->ow;
+    /* Pixels [lo, hi) have every kx tap inside the width. */
+    int64_t lo = min64(max64(g->pl, 0), ow), hi = min64(max64(g->w + g->pl - (g->kw - 1) * g->dw, lo), ow);
+    /* Interior tiles of balanced heights: 30 pixels as 10 + 10 + 10 rather than 12 + 12 + 6. */
+    int64_t span = hi - lo, tiles = (span + mr - 1) / mr;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t s = 0; s < tiles; s++) {
+            int64_t a = lo + span * s / tiles, b = lo + span * (s + 1) / tiles;
+            interior_tile(p, r / g->oh, r % g->oh, a, b - a, p->y + r * ow * g->f, seg);
+        }
+    for (int64_t ox = 0; ox < ow; ox++) { /* the edge columns, [0, lo) and [hi, ow) */
+        if (ox == lo)
+            ox = hi;
+        if (ox >= ow)
+            break;
+        for (int64_t r = r0; r < r1; r += mr)
+            edge_tile(p, r, min64(mr, r1 - r), ox, buf);
+    }
+}
+
+static int threads_for(double flops, int n_threads, int64_t units)
+{
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if (flops < PARALLEL_MIN_FLOPS)
+        nt = 1;
+    return units < nt ? (int)(units > 0 ? units : 1) : nt;
+}
+
+/* The forward driver, for any pads (negative ones too: the input-gradient correlation may have them). */
+static int conv_run(const geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
+                    float *y, int n_threads)
+{
+    int isa = fnn_isa_current();
+    fwd_problem p = {*g, x, kernel, bias, act, alpha, y, fit_width(kernels_for(isa), g->f), 0, NULL};
+    p.segmented = segmented_for(isa, &p.dk);
+    int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
+    int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
+    /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle. */
+    int64_t block = max64(1, min64(p.dk.mr, rows / (4 * nt))), n_blocks = (rows + block - 1) / block;
+    float *zeros = calloc((size_t)g->c, sizeof(float));
+    float *buf = malloc((size_t)(per_thread * nt) * sizeof(float));
+    fnn_conv_seg *segs = malloc((size_t)(g->kh * g->kw * nt) * sizeof(fnn_conv_seg));
+    if (!zeros || !buf || !segs) {
+        free(zeros);
+        free(buf);
+        free(segs);
+        return FNN_ENOMEM;
+    }
+    p.zeros = zeros;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        /* Blocks of rows are independent and give the same bytes on any thread: taken as threads come free
+         * (a thread the OS holds back costs its blocks, not half the layer). */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n_blocks; i++)
+            forward_rows(&p, i * block, min64(rows, (i + 1) * block), buf + t * per_thread, segs + t * g->kh * g->kw);
+        fnn_fpu_leave(fpu);
+    }
+    free(zeros);
+    free(buf);
+    free(segs);
+    return FNN_OK;
+}
+
+static int geom_bad(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t pt,
+                    int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow, int64_t filters)
+{
+    return batch < 0 || h < 1 || w < 1 || c < 1 || kh < 1 || kw < 1 || pt < 0 || pl < 0 || dh < 1 || dw < 1
+           || oh < 1 || ow < 1 || filters < 1;
+}
+
+int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                                    int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                    int64_t filters, const float *x, const float *kernel, const float *bias,
+                                    int act, float act_alpha, float *y, int n_threads)
+{
+    if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || act < FNN_ACT_LINEAR
+        || act > FNN_ACT_GELU)
+        return FNN_EBADARG;
+    if (batch == 0)
+        return FNN_OK;
+    if (!x || !kernel || !y)
+        return FNN_EBADARG;
+    geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
+    return conv_run(&g, x, kernel, bias, act, act_alpha, y, n_threads);
+}
+
+int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                                          int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                          int64_t filters, const float *dz, const float *kernel, float *dx,
+                                          int n_threads)
+{
+    if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
+        return FNN_EBADARG;
+    if (batch == 0)
+        return FNN_OK;
+    if (!dz || !kernel || !dx)
+        return FNN_EBADARG;
+    /* flipped[kh-1-ky, kw-1-kx, co, ci] = kernel[ky, kx, ci, co] */
+    float *flipped = malloc((size_t)(kh * kw * c * filters) * sizeof(float));
+    if (!flipped)
+        return FNN_ENOMEM;
+    for (int64_t t = 0; t < kh * kw; t++) {
+        const float *src = kernel + t * c * filters;
+        float *dst = flipped + (kh * kw - 1 - t) * c * filters;
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t co = 0; co < filters; co++)
+                dst[co * c + ci] = src[ci * filters + co];
+    }
+    geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
+    int status = conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, n_threads);
+    free(flipped);
+    return status;
+}
+
+/* One dW tile (tap t, input channels [ci0, ci0 + mr), filters [co0, co0 + nr)) += its sum over output rows
+ * [r0, r1), r1 - r0 <= MAX_SEGS: one segment per row whose input row is inside the image. */
+static void dkernel_tile(const geom *g, const fnn_gemm_direct *dk, int segmented, const float *x, const float *dz,
+                         float *dw, int64_t t, int64_t ci0, int64_t mr, int64_t co0, int64_t nr, int64_t r0,
+                         int64_t r1)
+{
+    int64_t ky = t / g->kw, kx = t % g->kw, n_seg = 0;
+    int64_t ox0 = max64(0, g->pl - kx * g->dw), ox1 = min64(g->ow, g->w + g->pl - kx * g->dw);
+    if (ox1 <= ox0)
+        return;
+    fnn_conv_seg seg[MAX_SEGS];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / g->oh, oy = r % g->oh, iy = oy - g->pt + ky * g->dh;
+        if (iy < 0 || iy >= g->h)
+            continue;
+        seg[n_seg].a = x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c + ci0;
+        seg[n_seg].b = dz + (r * g->ow + ox0) * g->f + co0;
+        seg[n_seg].rs_a = 1;
+        seg[n_seg++].kc = ox1 - ox0;
+    }
+    fnn_tile_epilogue ep = {1, NULL, FNN_ACT_LINEAR, 0.0f};
+    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep);
+}
+
+int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
+                                            int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh,
+                                            int64_t ow, int64_t filters, const float *x, const float *dz,
+                                            float *dkernel, int accumulate, int n_threads)
+{
+    if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
+        return FNN_EBADARG;
+    if (!dkernel || (batch > 0 && (!x || !dz)))
+        return FNN_EBADARG;
+    geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
+    int isa = fnn_isa_current();
+    fnn_gemm_direct dk = fit_width(kernels_for(isa), filters);
+    int segmented = segmented_for(isa, &dk);
+    int64_t ci_tiles = (c + dk.mr - 1) / dk.mr, co_tiles = (filters + dk.nr - 1) / dk.nr, rows = batch * oh;
+    int nt = threads_for(2.0 * rows * ow * kh * kw * c * filters, n_threads, kh * kw * ci_tiles * co_tiles);
+    /* One more, lower, row of input-channel tiles when that shares the tiles out evenly (27 tiles on two
+     * threads leave one idle for a 14th of the time; 36 do not). Tile shapes do not change any bit. */
+    if (nt > 1 && (kh * kw * ci_tiles * co_tiles) % nt && (kh * kw * (ci_tiles + 1) * co_tiles) % nt == 0
+        && ci_tiles < c)
+        ci_tiles++;
+    int64_t tiles = kh * kw * ci_tiles * co_tiles;
+    int64_t block = max64(1, DKERNEL_BLOCK_BYTES / (int64_t)sizeof(float) / (w * c + ow * filters));
+    block = min64(block, MAX_SEGS);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int t = 0, count = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        count = omp_get_num_threads();
+#endif
+        int64_t first = tiles * t / count, end = tiles * (t + 1) / count;
+        /* tile index -> (tap, input-channel tile of balanced height, filter tile) */
+#define TILE_COORDS(i)                                                                                    \
+    int64_t tap = (i) / (ci_tiles * co_tiles), cs = (i) / co_tiles % ci_tiles, ci0 = c * cs / ci_tiles,   \
+            co0 = (i) % co_tiles * dk.nr, mr = c * (cs + 1) / ci_tiles - ci0, nr = min64(dk.nr, filters - co0)
+        if (!accumulate)
+            for (int64_t i = first; i < end; i++) {
+                TILE_COORDS(i);
+                for (int64_t q = 0; q < mr; q++)
+                    memset(dkernel + (tap * c + ci0 + q) * filters + co0, 0, (size_t)nr * sizeof(float));
+            }
+        for (int64_t r0 = 0; r0 < rows; r0 += block)
+            for (int64_t i = first; i < end; i++) {
+                TILE_COORDS(i);
+                dkernel_tile(&g, &dk, segmented, x, dz, dkernel, tap, ci0, mr, co0, nr, r0, min64(rows, r0 + block));
+            }
+#undef TILE_COORDS
+        fnn_fpu_leave(fpu);
+    }
+    return FNN_OK;
+}

@@ -1,0 +1,103 @@
+/* AVX-512 segmented micro-kernel of the implicit-GEMM convolution (conv_implicit_internal.h): an mr x nr tile
+ * whose accumulators stay in registers across all the segments of a chain (the taps of a convolution window,
+ * or the output rows a kernel gradient sums over), instead of going through C between direct-kernel calls.
+ * The FMA order per element, the bias add and the relu / leaky relu are those of gemm_kernel_avx512.c's
+ * direct kernels, so results are bitwise theirs. */
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+
+#include "fnn.h"
+#include "conv_implicit_internal.h"
+
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE __mmask16 tail_mask(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+INLINE __m512 epilogue_vec(__m512 x, const fnn_tile_epilogue *ep, int64_t col, __mmask16 m)
+{
+    if (ep->bias)
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ep->bias + col));
+    if (ep->act == FNN_ACT_RELU) {
+        x = _mm512_max_ps(x, _mm512_setzero_ps());
+    } else if (ep->act == FNN_ACT_LEAKY_RELU) {
+        __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+        x = _mm512_mask_blend_ps(pos, _mm512_mul_ps(x, _mm512_set1_ps(ep->alpha)), x);
+    }
+    return x;
+}
+
+/* MR, NV (zmm per row) and MASKED are compile-time constants in every caller. */
+INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c, int64_t ldc,
+                     int64_t nr, const fnn_tile_epilogue *ep, const int MR, const int NV, const int MASKED)
+{
+    const fnn_tile_epilogue e = *ep;
+    __m512 acc[12][4];
+    __mmask16 mk[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        mk[v] = MASKED ? tail_mask(nr - 16 * v) : (__mmask16)0xFFFF;
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = e.load_c ? _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v) : _mm512_setzero_ps();
+    for (int64_t s = 0; s < n_seg; s++) {
+        /* Row i of A is read at base[i / 3] + (i % 3) * rs bytes: four pointers and one index register
+         * (x86 scales 1 and 2) address all twelve rows, where one register per row would spill. */
+        const int64_t rs = seg[s].rs_a * (int64_t)sizeof(float), kc = seg[s].kc;
+        const char *base[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            base[q] = (const char *)seg[s].a + 3 * q * rs;
+        const float *b = seg[s].b;
+        for (int64_t p = 0; p < kc; p++) {
+            __m512 bv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                bv[v] = MASKED ? _mm512_maskz_loadu_ps(mk[v], b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 12
+            for (int i = 0; i < MR; i++) {
+                __m512 av = _mm512_set1_ps(*(const float *)(base[i / 3] + (i % 3) * rs));
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+            }
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                base[q] += cs_a * (int64_t)sizeof(float);
+            b += rs_b;
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], epilogue_vec(acc[i][v], &e, 16 * v, mk[v]));
+}
+
+#define SEG_CASE(R, NV)                                                            \
+    case R:                                                                        \
+        if (nr == 16 * NV)                                                         \
+            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, R, NV, 0);            \
+        else                                                                       \
+            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, R, NV, 1);            \
+        break;
+#define ROWS_1_6(NV) SEG_CASE(1, NV) SEG_CASE(2, NV) SEG_CASE(3, NV) SEG_CASE(4, NV) SEG_CASE(5, NV) SEG_CASE(6, NV)
+#define ROWS_7_12(NV) SEG_CASE(7, NV) SEG_CASE(8, NV) SEG_CASE(9, NV) SEG_CASE(10, NV) SEG_CASE(11, NV) \
+    SEG_CASE(12, NV)
+
+void fnn_conv_seg_tile_avx512(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c,
+                              int64_t ldc, int64_t mr, int64_t nr, const fnn_tile_epilogue *ep)
+{
+    if (nr <= 16) {
+        switch (mr) { ROWS_1_6(1) ROWS_7_12(1) default: break; }
+    } else if (nr <= 32) {
+        switch (mr) { ROWS_1_6(2) ROWS_7_12(2) default: break; }
+    } else {
+        switch (mr) { ROWS_1_6(4) default: break; }
+    }
+}
