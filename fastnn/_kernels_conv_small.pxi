@@ -1,0 +1,32 @@
+# Direct convolution for few channels (src/conv_small.c), NHWC, stride 1, no dilation; optionally with the
+# 2 x 2 stride-2 max pool that follows fused in. Geometry is computed and validated by the layer; this checks
+# only what would make C read or write out of bounds.
+
+
+def conv2d_small_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] kernel, float[:, :, :, ::1] y,
+                         int pt, int pl, int oh, int ow, const float[::1] bias=None, int act=0, float act_alpha=0.0,
+                         bint pool=False, int n_threads=1):
+    """y = act(conv(x, kernel) + bias) on the oh x ow output grid of top/left padding pt, pl (input pixel
+    (oy + ky - pt, ox + kx - pl), zero outside), then a 2 x 2 max pool at stride 2 when `pool`: x (batch, h, w,
+    cin), kernel (kh, kw, cin, cout), y (batch, oh, ow, cout), or (batch, oh // 2, ow // 2, cout) pooled.
+    act: linear, relu or leaky_relu (fnn_act codes)."""
+    cdef Py_ssize_t cout = kernel.shape[3]
+    cdef tuple expected = (x.shape[0], oh // 2 if pool else oh, ow // 2 if pool else ow, cout)
+    if kernel.shape[2] != x.shape[3] or shape4(y.shape) != expected:
+        raise ValueError(f"conv2d_small_forward: x {shape4(x.shape)} and kernel {shape4(kernel.shape)} on a "
+                         f"{(oh, ow)} output grid{' pooled 2 x 2' if pool else ''} need y of shape {expected} "
+                         f"(kernel (kh, kw, {x.shape[3]}, filters)), got y {shape4(y.shape)}")
+    if bias is not None and bias.shape[0] != cout:
+        raise ValueError(f"conv2d_small_forward: bias must have length {cout}, got {bias.shape[0]}")
+    if act not in (FNN_ACT_LINEAR, FNN_ACT_RELU, FNN_ACT_LEAKY_RELU):
+        raise ValueError(f"conv2d_small_forward: act must be linear, relu or leaky_relu, got code {act}")
+    if x.shape[0] == 0:
+        return
+    cdef const float *bias_ptr = &bias[0] if bias is not None else NULL
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_small_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kernel.shape[0],
+                                              kernel.shape[1], pt, pl, oh, ow, cout, &x[0, 0, 0, 0],
+                                              &kernel[0, 0, 0, 0], bias_ptr, act, act_alpha, pool, &y[0, 0, 0, 0], n_threads)
+    check(status, f"conv2d_small_forward of x {shape4(x.shape)} with kernel {shape4(kernel.shape)}, padding "
+                  f"{(pt, pl)} into y {shape4(y.shape)}")

@@ -1,0 +1,115 @@
+/* fnn_conv2d_small_forward_f32: direct NHWC convolution for few channels (stride 1, no dilation), the bias and
+ * relu / leaky relu fused, and optionally the 2 x 2 stride-2 max pool that follows, so the full-resolution
+ * map is never written.
+ *
+ * Each image is first copied, zero-padded, into a per-thread buffer: planar (one plane per input channel)
+ * for the pixel tiles, NHWC for the filter tiles (see conv_small_impl.h); the tiles then read without any
+ * bounds test. Work items are (image, pair of output rows); each thread takes a contiguous run of them, so it
+ * copies each of its images once. Items write disjoint outputs and every output is computed the same way
+ * wherever it falls: the same bits for any thread count.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_small.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define CS_PARALLEL_MIN_MACS 262144 /* below this many multiply-adds, one thread */
+
+static const struct cs_kernels *cs_current(void)
+{
+    switch (fnn_isa_current()) {
+    case FNN_ISA_AVX512: return &fnn_cs_avx512;
+    case FNN_ISA_AVX2: return &fnn_cs_avx2;
+    default: return &fnn_cs_generic;
+    }
+}
+
+/* The padding of the copy is written once (calloc); each image only overwrites the interior. */
+static void copy_padded(const float *img, int64_t h, int64_t w, int64_t cin, int64_t pt, int64_t pl,
+                        int64_t hp, int64_t wp, int planar, float *xpad)
+{
+    int64_t rows = h < hp - pt ? h : hp - pt, cols = w < wp - pl ? w : wp - pl;
+    for (int64_t iy = 0; iy < rows; iy++) {
+        const float *src = img + iy * w * cin;
+        if (!planar) {
+            memcpy(xpad + ((iy + pt) * wp + pl) * cin, src, (size_t)(cols * cin) * sizeof(float));
+            continue;
+        }
+        for (int64_t ci = 0; ci < cin; ci++) {
+            float *dst = xpad + (ci * hp + iy + pt) * wp + pl;
+            for (int64_t ix = 0; ix < cols; ix++)
+                dst[ix] = src[ix * cin + ci];
+        }
+    }
+}
+
+int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh, int64_t kw,
+                                 int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout, const float *x,
+                                 const float *kernel, const float *bias, int act, float act_alpha, int pool,
+                                 float *y, int n_threads)
+{
+    if (batch < 0 || h < 1 || w < 1 || cin < 1 || kh < 1 || kw < 1 || pt < 0 || pl < 0 || oh < 1 || ow < 1 ||
+        cout < 1 || (pool != 0 && pool != 1) || (pool && (oh < 2 || ow < 2)) ||
+        (act != FNN_ACT_LINEAR && act != FNN_ACT_RELU && act != FNN_ACT_LEAKY_RELU))
+        return FNN_EBADARG;
+    if (batch == 0)
+        return FNN_OK;
+    if (!x || !kernel || !y)
+        return FNN_EBADARG;
+    const struct cs_kernels *ks = cs_current();
+    const int lanes = ks->lanes, by_pixel = cout <= CS_PIXEL_MAX_COUT;
+    const int64_t hp = oh + kh - 1, taps = kh * kw * cin, blocks = (cout + lanes - 1) / lanes;
+    /* pixel tiles read whole vectors past the last output pixel: round the row up to a vector */
+    const int64_t wp = (by_pixel ? (ow + lanes - 1) / lanes * lanes : ow) + kw - 1;
+    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, act, act_alpha, pool, bias != NULL};
+
+    const int64_t groups = pool ? oh / 2 : (oh + 1) / 2, items = batch * groups;
+    const int64_t in_size = h * w * cin, out_size = pool ? (oh / 2) * (ow / 2) * cout : oh * ow * cout;
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if ((double)batch * oh * ow * cout * taps < CS_PARALLEL_MIN_MACS)
+        nt = 1;
+    if (nt > items)
+        nt = (int)items;
+    /* one zeroed block: a padded image per thread, then (filter tiles) the packed kernel and bias */
+    const int64_t pad_size = hp * wp * cin, pack_size = by_pixel ? 0 : blocks * (taps + 1) * lanes;
+    float *ws = calloc((size_t)(nt * pad_size + pack_size), sizeof(float));
+    if (!ws)
+        return FNN_ENOMEM;
+    float *wpk = ws + nt * pad_size, *bpk = wpk + blocks * taps * lanes;
+    for (int64_t cb = 0; cb < (by_pixel ? 0 : blocks); cb++) {
+        int64_t c0 = cb * lanes, nc = cout - c0 < lanes ? cout - c0 : lanes;
+        for (int64_t t = 0; t < taps; t++)
+            memcpy(wpk + (cb * taps + t) * lanes, kernel + t * cout + c0, (size_t)nc * sizeof(float));
+        if (bias)
+            memcpy(bpk + c0, bias + c0, (size_t)nc * sizeof(float));
+    }
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *xpad = ws + t * pad_size;
+        int64_t copied = -1;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < items; i++) {
+            int64_t n = i / groups, oy = (i % groups) * 2;
+            int rows = oy + 1 < oh ? 2 : 1;
+            if (n != copied) {
+                copy_padded(x + n * in_size, h, w, cin, pt, pl, hp, wp, by_pixel, xpad);
+                copied = n;
+            }
+            if (by_pixel)
+                ks->pixel_rows(&g, xpad, kernel, bias, oy, rows, y + n * out_size);
+            else
+                ks->filter_rows(&g, xpad, wpk, bpk, oy, rows, y + n * out_size);
+        }
+        fnn_fpu_leave(fpu);
+    }
+    free(ws);
+    return FNN_OK;
+}
