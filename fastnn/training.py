@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
+from .layers import pooling as _pooling
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
@@ -37,6 +38,7 @@ class TrainingMixin:
         self._metric_ids = []
         self._metrics = None
         self._fused_layer = None
+        self._inference_steps = self._inference_arena = None
         self._logits = False
         self._grad_buffers = {}
         self._fused_step = None
@@ -136,6 +138,12 @@ class TrainingMixin:
         fused = self._fused_layer
         if fused is not None:
             fused.emit_logits = for_loss
+        if not training and not for_loss:  # nothing will run backward: small Conv2D + MaxPool2D pairs fuse
+            if self._inference_arena is not self._arena:
+                self._inference_steps, self._inference_arena = _pooling.inference_steps(self._layers), self._arena
+            for step, arg in self._inference_steps:
+                x = step(x, arg)
+            return x
         for layer in self._layers:
             x = layer.forward(x, training)
         return x
