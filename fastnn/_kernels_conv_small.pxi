@@ -30,3 +30,44 @@ def conv2d_small_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] 
                                               &kernel[0, 0, 0, 0], bias_ptr, act, act_alpha, pool, &y[0, 0, 0, 0], n_threads)
     check(status, f"conv2d_small_forward of x {shape4(x.shape)} with kernel {shape4(kernel.shape)}, padding "
                   f"{(pt, pl)} into y {shape4(y.shape)}")
+
+
+cdef inline int check_small_backward(Py_ssize_t *xs, Py_ssize_t *ks, Py_ssize_t *dzs, int pt, int pl,
+                                     str what) except -1:
+    if ks[2] != xs[3] or dzs[0] != xs[0] or dzs[3] != ks[3] or pt < 0 or pl < 0 or pt >= ks[0] or pl >= ks[1]:
+        raise ValueError(f"{what}: x {shape4(xs)}, kernel {shape4(ks)}, dz {shape4(dzs)} and padding {(pt, pl)} "
+                         f"do not fit (kernel (kh, kw, c_in, filters), dz (batch, oh, ow, filters), "
+                         f"0 <= padding < kernel size)")
+    return 0
+
+
+def conv2d_small_backward_filter(const float[:, :, :, ::1] x, const float[:, :, :, ::1] dz,
+                                 float[:, :, :, ::1] dkernel, int pt, int pl, bint accumulate=False,
+                                 int n_threads=1):
+    """dkernel (+)= the kernel gradient of conv2d_small_forward for input x and pre-activation gradient dz
+    (batch, oh, ow, filters)."""
+    check_small_backward(x.shape, dkernel.shape, dz.shape, pt, pl, "conv2d_small_backward_filter")
+    cdef const float *xp = &x[0, 0, 0, 0] if x.shape[0] > 0 else NULL
+    cdef const float *dzp = &dz[0, 0, 0, 0] if x.shape[0] > 0 else NULL
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_small_backward_filter_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                                      dkernel.shape[0], dkernel.shape[1], pt, pl, dz.shape[1],
+                                                      dz.shape[2], dz.shape[3], xp, dzp, &dkernel[0, 0, 0, 0],
+                                                      accumulate, n_threads)
+    check(status, f"conv2d_small_backward_filter of x {shape4(x.shape)} and dz {shape4(dz.shape)}")
+
+
+def conv2d_small_backward_input(const float[:, :, :, ::1] dz, const float[:, :, :, ::1] kernel,
+                                float[:, :, :, ::1] dx, int pt, int pl, int n_threads=1):
+    """dx = the input gradient of conv2d_small_forward (overwritten) for pre-activation gradient dz."""
+    check_small_backward(dx.shape, kernel.shape, dz.shape, pt, pl, "conv2d_small_backward_input")
+    if dx.shape[0] == 0:
+        return
+    cdef int status
+    with nogil:
+        status = fnn_conv2d_small_backward_input_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3],
+                                                     kernel.shape[0], kernel.shape[1], pt, pl, dz.shape[1],
+                                                     dz.shape[2], dz.shape[3], &dz[0, 0, 0, 0], &kernel[0, 0, 0, 0],
+                                                     &dx[0, 0, 0, 0], n_threads)
+    check(status, f"conv2d_small_backward_input of dz {shape4(dz.shape)} into dx {shape4(dx.shape)}")

@@ -27,8 +27,7 @@ static const struct cs_kernels *cs_current(void)
     }
 }
 
-/* The padding of the copy is written once (calloc); each image only overwrites the interior. */
-static void copy_padded(const float *img, int64_t h, int64_t w, int64_t cin, int64_t pt, int64_t pl,
+void fnn_cs_copy_padded(const float *img, int64_t h, int64_t w, int64_t cin, int64_t pt, int64_t pl,
                         int64_t hp, int64_t wp, int planar, float *xpad)
 {
     int64_t rows = h < hp - pt ? h : hp - pt, cols = w < wp - pl ? w : wp - pl;
@@ -36,6 +35,10 @@ static void copy_padded(const float *img, int64_t h, int64_t w, int64_t cin, int
         const float *src = img + iy * w * cin;
         if (!planar) {
             memcpy(xpad + ((iy + pt) * wp + pl) * cin, src, (size_t)(cols * cin) * sizeof(float));
+            continue;
+        }
+        if (cin == 1) { /* planar and NHWC are the same */
+            memcpy(xpad + (iy + pt) * wp + pl, src, (size_t)cols * sizeof(float));
             continue;
         }
         for (int64_t ci = 0; ci < cin; ci++) {
@@ -64,7 +67,7 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
     const int64_t hp = oh + kh - 1, taps = kh * kw * cin, blocks = (cout + lanes - 1) / lanes;
     /* pixel tiles read whole vectors past the last output pixel: round the row up to a vector */
     const int64_t wp = (by_pixel ? (ow + lanes - 1) / lanes * lanes : ow) + kw - 1;
-    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, act, act_alpha, pool, bias != NULL};
+    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, 0, act, act_alpha, pool, bias != NULL};
 
     const int64_t groups = pool ? oh / 2 : (oh + 1) / 2, items = batch * groups;
     const int64_t in_size = h * w * cin, out_size = pool ? (oh / 2) * (ow / 2) * cout : oh * ow * cout;
@@ -100,7 +103,7 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
             int64_t n = i / groups, oy = (i % groups) * 2;
             int rows = oy + 1 < oh ? 2 : 1;
             if (n != copied) {
-                copy_padded(x + n * in_size, h, w, cin, pt, pl, hp, wp, by_pixel, xpad);
+                fnn_cs_copy_padded(x + n * in_size, h, w, cin, pt, pl, hp, wp, by_pixel, xpad);
                 copied = n;
             }
             if (by_pixel)

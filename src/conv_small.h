@@ -16,6 +16,7 @@ struct cs_geom {
     int64_t cin, kh, kw, oh, ow, cout;
     int64_t wp;      /* columns of the zero-padded copy of an image (its rows: oh + kh - 1) */
     int64_t plane;   /* floats in one channel plane of the planar copy (pixel kernel) */
+    int64_t wq;      /* floats in a row of the planar copy of dz (ow rounded up to a vector) */
     int act;         /* FNN_ACT_LINEAR, FNN_ACT_RELU or FNN_ACT_LEAKY_RELU */
     float alpha;
     int pool;        /* 1: a 2 x 2 max pool at stride 2 follows; y is (oh / 2) x (ow / 2) x cout */
@@ -33,7 +34,21 @@ struct cs_kernels {
                        int rows, float *y);
     void (*filter_rows)(const struct cs_geom *g, const float *xpad, const float *wpk, const float *bpk,
                         int64_t oy, int rows, float *y);
+    /* Kernel gradient of one image, tap (ky, kx), added into vacc: lane sums of x * dz over the image's
+     * pixels. Pixel form: xpad planar as above, dzp planar (cout planes of oh rows of g->wq floats, zero past
+     * ow), vacc (cin, cout, lanes). Filter form: xpad NHWC as above, dz the image's NHWC gradient, vacc
+     * (cin, filter blocks, lanes), lane j of block b being filter b * lanes + j. */
+    void (*pixel_dw)(const struct cs_geom *g, const float *xpad, const float *dzp, int64_t ky, int64_t kx,
+                     float *vacc);
+    void (*filter_dw)(const struct cs_geom *g, const float *xpad, const float *dz, int64_t ky, int64_t kx,
+                      float *vacc);
 };
+
+/* Image img (h x w x cin, NHWC) into the zero-padded copy xpad (hp rows of wp pixels), at offset (pt, pl):
+ * planar (cin planes of hp * wp floats) or NHWC. The padding is written once (a zeroed buffer); each image
+ * only overwrites the interior. */
+void fnn_cs_copy_padded(const float *img, int64_t h, int64_t w, int64_t cin, int64_t pt, int64_t pl, int64_t hp,
+                        int64_t wp, int planar, float *xpad);
 
 extern const struct cs_kernels fnn_cs_generic, fnn_cs_avx2, fnn_cs_avx512;
 

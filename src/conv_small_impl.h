@@ -225,4 +225,6 @@ static void filter_rows(const struct cs_geom *g, const float *xpad, const float 
         }
 }
 
-const struct cs_kernels CS_TABLE = {CS_LANES, pixel_rows, filter_rows};
+#include "conv_small_dw_impl.h"
+
+const struct cs_kernels CS_TABLE = {CS_LANES, pixel_rows, filter_rows, pixel_dw, filter_dw};

@@ -244,7 +244,31 @@ class Conv2D(Layer, _Activated):
         pool._x = pool._argmax = None
         return y
 
+    def _small_backward(self, grad_out, need_dx, accumulate):
+        x, nt = self._x, _threads()
+        dy = np.ascontiguousarray(grad_out, dtype=np.float32).reshape(-1, self.filters)
+        if self.emit_logits or self._act == 0:
+            dz = dy
+        else:
+            dz = self._buffer("dz", dy.shape)
+            self._activation_grad(self._z, self._y, dy, dz)
+        dz = dz.reshape((x.shape[0],) + self.output_shape)
+        pt, pl = self._geom[4], self._geom[5]
+        if self.trainable:
+            _kernels.conv2d_small_backward_filter(x, dz, self.grads[0], pt, pl, accumulate, nt)
+            if self.use_bias:
+                _kernels.colsum(dz.reshape(-1, self.filters), self.grads[1], accumulate, nt)
+        elif not accumulate:
+            self._zero_grads()
+        if not need_dx:
+            return None
+        dx = self._buffer("dx", x.shape)
+        _kernels.conv2d_small_backward_input(dz, self.weights[0], dx, pt, pl, nt)
+        return dx
+
     def backward(self, grad_out, need_dx=True, accumulate=False):
+        if self._small:
+            return self._small_backward(grad_out, need_dx, accumulate)
         x, nt = self._x, _threads()
         dy = grad_out.reshape(-1, self.filters)
         if self.emit_logits or self._act == 0:
