@@ -11,11 +11,13 @@ def conv2d_small_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] 
     cin), kernel (kh, kw, cin, cout), y (batch, oh, ow, cout), or (batch, oh // 2, ow // 2, cout) pooled.
     act: linear, relu or leaky_relu (fnn_act codes)."""
     cdef Py_ssize_t cout = kernel.shape[3]
-    cdef tuple expected = (x.shape[0], oh // 2 if pool else oh, ow // 2 if pool else ow, cout)
-    if kernel.shape[2] != x.shape[3] or shape4(y.shape) != expected:
+    cdef int gh = oh // 2 if pool else oh, gw = ow // 2 if pool else ow
+    if kernel.shape[2] != x.shape[3] or y.shape[0] != x.shape[0] or y.shape[1] != gh or y.shape[2] != gw \
+            or y.shape[3] != cout:
         raise ValueError(f"conv2d_small_forward: x {shape4(x.shape)} and kernel {shape4(kernel.shape)} on a "
-                         f"{(oh, ow)} output grid{' pooled 2 x 2' if pool else ''} need y of shape {expected} "
-                         f"(kernel (kh, kw, {x.shape[3]}, filters)), got y {shape4(y.shape)}")
+                         f"{(oh, ow)} output grid{' pooled 2 x 2' if pool else ''} need y of shape "
+                         f"{(x.shape[0], gh, gw, cout)} (kernel (kh, kw, {x.shape[3]}, filters)), "
+                         f"got y {shape4(y.shape)}")
     if bias is not None and bias.shape[0] != cout:
         raise ValueError(f"conv2d_small_forward: bias must have length {cout}, got {bias.shape[0]}")
     if act not in (FNN_ACT_LINEAR, FNN_ACT_RELU, FNN_ACT_LEAKY_RELU):
@@ -28,8 +30,9 @@ def conv2d_small_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] 
         status = fnn_conv2d_small_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kernel.shape[0],
                                               kernel.shape[1], pt, pl, oh, ow, cout, &x[0, 0, 0, 0],
                                               &kernel[0, 0, 0, 0], bias_ptr, act, act_alpha, pool, &y[0, 0, 0, 0], n_threads)
-    check(status, f"conv2d_small_forward of x {shape4(x.shape)} with kernel {shape4(kernel.shape)}, padding "
-                  f"{(pt, pl)} into y {shape4(y.shape)}")
+    if status != FNN_OK:  # the message is built only when needed: this runs once per layer and batch
+        check(status, f"conv2d_small_forward of x {shape4(x.shape)} with kernel {shape4(kernel.shape)}, padding "
+                      f"{(pt, pl)} into y {shape4(y.shape)}")
 
 
 cdef inline int check_small_backward(Py_ssize_t *xs, Py_ssize_t *ks, Py_ssize_t *dzs, int pt, int pl,
@@ -55,7 +58,8 @@ def conv2d_small_backward_filter(const float[:, :, :, ::1] x, const float[:, :, 
                                                       dkernel.shape[0], dkernel.shape[1], pt, pl, dz.shape[1],
                                                       dz.shape[2], dz.shape[3], xp, dzp, &dkernel[0, 0, 0, 0],
                                                       accumulate, n_threads)
-    check(status, f"conv2d_small_backward_filter of x {shape4(x.shape)} and dz {shape4(dz.shape)}")
+    if status != FNN_OK:
+        check(status, f"conv2d_small_backward_filter of x {shape4(x.shape)} and dz {shape4(dz.shape)}")
 
 
 def conv2d_small_backward_input(const float[:, :, :, ::1] dz, const float[:, :, :, ::1] kernel,
@@ -70,4 +74,5 @@ def conv2d_small_backward_input(const float[:, :, :, ::1] dz, const float[:, :, 
                                                      kernel.shape[0], kernel.shape[1], pt, pl, dz.shape[1],
                                                      dz.shape[2], dz.shape[3], &dz[0, 0, 0, 0], &kernel[0, 0, 0, 0],
                                                      &dx[0, 0, 0, 0], n_threads)
-    check(status, f"conv2d_small_backward_input of dz {shape4(dz.shape)} into dx {shape4(dx.shape)}")
+    if status != FNN_OK:
+        check(status, f"conv2d_small_backward_input of dz {shape4(dz.shape)} into dx {shape4(dx.shape)}")
