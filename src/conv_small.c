@@ -49,6 +49,36 @@ void fnn_cs_copy_padded(const float *img, int64_t h, int64_t w, int64_t cin, int
     }
 }
 
+struct cs_job {
+    const struct cs_kernels *ks;
+    const struct cs_geom *g;
+    const float *x, *w, *bias;
+    float *y, *ws;
+    int64_t h, w_in, pt, pl, hp, groups, items, in_size, out_size, pad_size;
+    int by_pixel;
+};
+
+/* Work items [lo, hi) (image, pair of output rows) on thread t's padded copy. */
+static void run_items(const struct cs_job *j, int t, int64_t lo, int64_t hi)
+{
+    const struct cs_geom *g = j->g;
+    float *xpad = j->ws + t * j->pad_size;
+    int64_t copied = -1;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t n = i / j->groups, oy = (i % j->groups) * 2;
+        int rows = oy + 1 < g->oh ? 2 : 1;
+        if (n != copied) {
+            fnn_cs_copy_padded(j->x + n * j->in_size, j->h, j->w_in, g->cin, j->pt, j->pl, j->hp, g->wp, j->by_pixel,
+                               xpad);
+            copied = n;
+        }
+        if (j->by_pixel)
+            j->ks->pixel_rows(g, xpad, j->w, j->bias, oy, rows, j->y + n * j->out_size);
+        else
+            j->ks->filter_rows(g, xpad, j->w, j->bias, oy, rows, j->y + n * j->out_size);
+    }
+}
+
 int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh, int64_t kw,
                                  int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout, const float *x,
                                  const float *kernel, const float *bias, int act, float act_alpha, int pool,
@@ -67,8 +97,10 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
     const int64_t hp = oh + kh - 1, taps = kh * kw * cin, blocks = (cout + lanes - 1) / lanes;
     /* pixel tiles read whole vectors past the last output pixel: round the row up to a vector */
     const int64_t wp = (by_pixel ? (ow + lanes - 1) / lanes * lanes : ow) + kw - 1;
-    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, 0, act, act_alpha, pool, bias != NULL};
-
+    /* filter tiles read the kernel and bias in place when whole vectors of filters fit, else a zero-padded copy */
+    const int packed = !by_pixel && cout % lanes != 0;
+    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, 0, packed ? lanes : cout, packed ? taps * lanes : lanes,
+                        act, act_alpha, pool, bias != NULL};
     const int64_t groups = pool ? oh / 2 : (oh + 1) / 2, items = batch * groups;
     const int64_t in_size = h * w * cin, out_size = pool ? (oh / 2) * (ow / 2) * cout : oh * ow * cout;
     int nt = n_threads < 1 ? 1 : n_threads;
@@ -76,42 +108,42 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
         nt = 1;
     if (nt > items)
         nt = (int)items;
-    /* one zeroed block: a padded image per thread, then (filter tiles) the packed kernel and bias */
-    const int64_t pad_size = hp * wp * cin, pack_size = by_pixel ? 0 : blocks * (taps + 1) * lanes;
+    /* one zeroed block: a padded image per thread, then (packed) the kernel and bias */
+    const int64_t pad_size = hp * wp * cin, pack_size = packed ? blocks * (taps + 1) * lanes : 0;
     float *ws = calloc((size_t)(nt * pad_size + pack_size), sizeof(float));
     if (!ws)
         return FNN_ENOMEM;
-    float *wpk = ws + nt * pad_size, *bpk = wpk + blocks * taps * lanes;
-    for (int64_t cb = 0; cb < (by_pixel ? 0 : blocks); cb++) {
-        int64_t c0 = cb * lanes, nc = cout - c0 < lanes ? cout - c0 : lanes;
-        for (int64_t t = 0; t < taps; t++)
-            memcpy(wpk + (cb * taps + t) * lanes, kernel + t * cout + c0, (size_t)nc * sizeof(float));
-        if (bias)
-            memcpy(bpk + c0, bias + c0, (size_t)nc * sizeof(float));
-    }
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        unsigned fpu = fnn_fpu_enter();
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        float *xpad = ws + t * pad_size;
-        int64_t copied = -1;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < items; i++) {
-            int64_t n = i / groups, oy = (i % groups) * 2;
-            int rows = oy + 1 < oh ? 2 : 1;
-            if (n != copied) {
-                fnn_cs_copy_padded(x + n * in_size, h, w, cin, pt, pl, hp, wp, by_pixel, xpad);
-                copied = n;
-            }
-            if (by_pixel)
-                ks->pixel_rows(&g, xpad, kernel, bias, oy, rows, y + n * out_size);
-            else
-                ks->filter_rows(&g, xpad, wpk, bpk, oy, rows, y + n * out_size);
+    const float *wk = kernel, *bk = bias;
+    if (packed) {
+        float *wpk = ws + nt * pad_size, *bpk = wpk + blocks * taps * lanes;
+        for (int64_t cb = 0; cb < blocks; cb++) {
+            int64_t c0 = cb * lanes, nc = cout - c0 < lanes ? cout - c0 : lanes;
+            for (int64_t t = 0; t < taps; t++)
+                memcpy(wpk + (cb * taps + t) * lanes, kernel + t * cout + c0, (size_t)nc * sizeof(float));
+            if (bias)
+                memcpy(bpk + c0, bias + c0, (size_t)nc * sizeof(float));
         }
+        wk = wpk;
+        bk = bpk;
+    }
+    struct cs_job job = {ks, &g, x, wk, bk, y, ws, h, w, pt, pl, hp, groups, items, in_size, out_size, pad_size,
+                         by_pixel};
+    if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
+        unsigned fpu = fnn_fpu_enter();
+        run_items(&job, 0, 0, items);
         fnn_fpu_leave(fpu);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            unsigned fpu = fnn_fpu_enter();
+            int t = 0, parts = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            parts = omp_get_num_threads();
+#endif
+            run_items(&job, t, items * t / parts, items * (t + 1) / parts);
+            fnn_fpu_leave(fpu);
+        }
     }
     free(ws);
     return FNN_OK;

@@ -17,6 +17,8 @@ struct cs_geom {
     int64_t wp;      /* columns of the zero-padded copy of an image (its rows: oh + kh - 1) */
     int64_t plane;   /* floats in one channel plane of the planar copy (pixel kernel) */
     int64_t wq;      /* floats in a row of the planar copy of dz (ow rounded up to a vector) */
+    int64_t wstep;   /* filter tiles: floats between the weight vectors of consecutive (ky, kx, ci) */
+    int64_t wblock;  /* filter tiles: floats between the first weight vectors of consecutive filter blocks */
     int act;         /* FNN_ACT_LINEAR, FNN_ACT_RELU or FNN_ACT_LEAKY_RELU */
     float alpha;
     int pool;        /* 1: a 2 x 2 max pool at stride 2 follows; y is (oh / 2) x (ow / 2) x cout */
@@ -28,8 +30,8 @@ struct cs_kernels {
     /* Output rows oy, oy + 1 (rows = 2) or oy alone (rows = 1; never with pool) of one image into y (the
      * image's output). Pixel kernel: xpad is the planar copy (cin planes of g->plane floats, rows of g->wp),
      * w the kernel as given (kh, kw, cin, cout), bias (cout) or unused. Filter kernel: xpad is the NHWC copy
-     * (rows of g->wp pixels), wpk the kernel packed per block of `lanes` filters ((kh, kw, cin, lanes),
-     * zero-padded), bpk the bias packed the same way. */
+     * (rows of g->wp pixels), wpk the kernel in blocks of `lanes` filters (g->wstep, g->wblock apart: the
+     * kernel itself when lanes divides cout, else packed zero-padded per block), bpk the bias the same way. */
     void (*pixel_rows)(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
                        int rows, float *y);
     void (*filter_rows)(const struct cs_geom *g, const float *xpad, const float *wpk, const float *bpk,

@@ -63,6 +63,41 @@ static void fold(const struct cs_geom *g, int by_pixel, int lanes, int64_t lo, i
     }
 }
 
+struct dw_job {
+    const struct cs_kernels *ks;
+    const struct cs_geom *g;
+    const float *x, *dz;
+    float *dkernel, *ws, *vacc;
+    double *dacc;
+    int64_t batch, h, w, pt, pl, hp, per_thread, vt;
+    int accumulate, by_pixel;
+};
+
+/* The gradient of taps [lo, hi) over the whole batch, on thread t's copies. */
+static void dw_taps(const struct dw_job *j, int t, int64_t lo, int64_t hi)
+{
+    const struct cs_geom *g = j->g;
+    const int64_t cin = g->cin, cout = g->cout, oh = g->oh, ow = g->ow, kw = g->kw;
+    float *xpad = j->ws + t * j->per_thread, *dzp = xpad + j->hp * g->wp * cin;
+    for (int64_t n = 0; n < j->batch && lo < hi; n++) {
+        const float *dzn = j->dz + n * oh * ow * cout;
+        fnn_cs_copy_padded(j->x + n * j->h * j->w * cin, j->h, j->w, cin, j->pt, j->pl, j->hp, g->wp, j->by_pixel,
+                           xpad);
+        if (j->by_pixel)
+            planar_dz(dzn, oh, ow, cout, g->wq, dzp);
+        for (int64_t tap = lo; tap < hi; tap++) {
+            if (j->by_pixel)
+                j->ks->pixel_dw(g, xpad, dzp, tap / kw, tap % kw, j->vacc + tap * j->vt);
+            else
+                j->ks->filter_dw(g, xpad, dzn, tap / kw, tap % kw, j->vacc + tap * j->vt);
+        }
+        if (n % CS_DW_IMAGES == CS_DW_IMAGES - 1 || n == j->batch - 1)
+            fold(g, j->by_pixel, j->ks->lanes, lo, hi, j->vt, j->vacc, j->dacc);
+    }
+    for (int64_t i = lo * cin * cout; i < hi * cin * cout; i++)
+        j->dkernel[i] = j->accumulate ? j->dkernel[i] + (float)j->dacc[i] : (float)j->dacc[i];
+}
+
 int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
                                          int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                          int64_t cout, const float *x, const float *dz, float *dkernel,
@@ -78,7 +113,7 @@ int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, in
     const int64_t taps = kh * kw, hp = oh + kh - 1, wq = (ow + lanes - 1) / lanes * lanes;
     const int64_t wp = (by_pixel ? wq : ow) + kw - 1, blocks = (cout + lanes - 1) / lanes;
     const int64_t vt = cin * (by_pixel ? cout : blocks) * lanes; /* lane sums of one tap */
-    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, wq, FNN_ACT_LINEAR, 0.0f, 0, 0};
+    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, wq, 0, 0, FNN_ACT_LINEAR, 0.0f, 0, 0};
     int nt = n_threads < 1 ? 1 : n_threads;
     if ((double)batch * oh * ow * cout * taps * cin < CS_DW_PARALLEL_MIN_MACS)
         nt = 1;
@@ -93,33 +128,24 @@ int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, in
         return FNN_ENOMEM;
     }
     float *vacc = ws + nt * per_thread;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    struct dw_job job = {ks, &g, x, dz, dkernel, ws, vacc, dacc, batch, h, w, pt, pl, hp, per_thread, vt,
+                         accumulate, by_pixel};
+    if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
         unsigned fpu = fnn_fpu_enter();
-        int t = 0, parts = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        parts = omp_get_num_threads();
-#endif
-        const int64_t lo = taps * t / parts, hi = taps * (t + 1) / parts;
-        float *xpad = ws + t * per_thread, *dzp = xpad + hp * wp * cin;
-        for (int64_t n = 0; n < batch && lo < hi; n++) {
-            const float *dzn = dz + n * oh * ow * cout;
-            fnn_cs_copy_padded(x + n * h * w * cin, h, w, cin, pt, pl, hp, wp, by_pixel, xpad);
-            if (by_pixel)
-                planar_dz(dzn, oh, ow, cout, wq, dzp);
-            for (int64_t tap = lo; tap < hi; tap++) {
-                if (by_pixel)
-                    ks->pixel_dw(&g, xpad, dzp, tap / kw, tap % kw, vacc + tap * vt);
-                else
-                    ks->filter_dw(&g, xpad, dzn, tap / kw, tap % kw, vacc + tap * vt);
-            }
-            if (n % CS_DW_IMAGES == CS_DW_IMAGES - 1 || n == batch - 1)
-                fold(&g, by_pixel, lanes, lo, hi, vt, vacc, dacc);
-        }
-        for (int64_t i = lo * cin * cout; i < hi * cin * cout; i++)
-            dkernel[i] = accumulate ? dkernel[i] + (float)dacc[i] : (float)dacc[i];
+        dw_taps(&job, 0, 0, taps);
         fnn_fpu_leave(fpu);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            unsigned fpu = fnn_fpu_enter();
+            int t = 0, parts = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            parts = omp_get_num_threads();
+#endif
+            dw_taps(&job, t, taps * t / parts, taps * (t + 1) / parts);
+            fnn_fpu_leave(fpu);
+        }
     }
     free(ws);
     free(dacc);

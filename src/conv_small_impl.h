@@ -48,14 +48,6 @@ INLINE cs_vf cs_act(cs_vf x, int act, float alpha)
     return x;
 }
 
-INLINE float cs_max4(float a, float b, float c, float d) /* pool.c's scan of a 2 x 2 window */
-{
-    float m = a;
-    m = b > m ? b : m;
-    m = c > m ? c : m;
-    return d > m ? d : m;
-}
-
 INLINE cs_vf cs_vmax4(cs_vf a, cs_vf b, cs_vf c, cs_vf d)
 {
     cs_vf m = a;
@@ -65,7 +57,20 @@ INLINE cs_vf cs_vmax4(cs_vf a, cs_vf b, cs_vf c, cs_vf d)
 }
 
 /* ---- pixel tiles ------------------------------------------------------------------------------------------- */
-/* Rows oy (and oy + 1 when R = 2), pixels [ox0, ox0 + CS_LANES), filters [co0, co0 + CO) into t[r][co][lane]. */
+/* The even and odd lanes of a vector in its low half: the two columns of each 2 x 2 pool window. */
+#if CS_LANES == 16
+#define CS_EVEN {0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14}
+#define CS_ODD {1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15}
+#elif CS_LANES == 8
+#define CS_EVEN {0, 2, 4, 6, 0, 2, 4, 6}
+#define CS_ODD {1, 3, 5, 7, 1, 3, 5, 7}
+#else
+#define CS_EVEN {0, 2, 0, 2}
+#define CS_ODD {1, 3, 1, 3}
+#endif
+
+/* Rows oy (and oy + 1 when R = 2), pixels [ox0, ox0 + CS_LANES), filters [co0, co0 + CO) into t[r][co][lane];
+ * pooled (R = 2), the window maxima of pooled pixels ox0 / 2 + [0, CS_LANES / 2) into t[0][co][lane]. */
 INLINE void pixel_tile(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
                        int64_t ox0, int64_t co0, float t[2][CS_PIXEL_MAX_COUT][CS_LANES], const int R, const int CO)
 {
@@ -90,9 +95,20 @@ INLINE void pixel_tile(const struct cs_geom *g, const float *xpad, const float *
     for (int r = 0; r < R; r++)
         for (int co = 0; co < CO; co++) {
             cs_vf v = g->has_bias ? acc[r][co] + bias[co0 + co] : acc[r][co];
-            v = cs_act(v, g->act, g->alpha);
-            memcpy(t[r][co], &v, sizeof v);
+            acc[r][co] = cs_act(v, g->act, g->alpha);
         }
+    if (R > 1 && g->pool) { /* pool.c's scan order: (0, 0), (0, 1), (1, 0), (1, 1) */
+        const cs_vi even = CS_EVEN, odd = CS_ODD;
+        for (int co = 0; co < CO; co++) {
+            cs_vf m = cs_vmax4(__builtin_shuffle(acc[0][co], even), __builtin_shuffle(acc[0][co], odd),
+                               __builtin_shuffle(acc[1][co], even), __builtin_shuffle(acc[1][co], odd));
+            memcpy(t[0][co], &m, sizeof m);
+        }
+        return;
+    }
+    for (int r = 0; r < R; r++)
+        for (int co = 0; co < CO; co++)
+            memcpy(t[r][co], &acc[r][co], sizeof acc[r][co]);
 }
 
 INLINE void pixel_rows_co(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
@@ -107,7 +123,7 @@ INLINE void pixel_rows_co(const struct cs_geom *g, const float *xpad, const floa
             float *dst = y + ((oy / 2) * pw + q0) * cout + co0;
             for (int64_t j = 0; j < nq; j++, dst += cout)
                 for (int co = 0; co < CO; co++)
-                    dst[co] = cs_max4(t[0][co][2 * j], t[0][co][2 * j + 1], t[1][co][2 * j], t[1][co][2 * j + 1]);
+                    dst[co] = t[0][co][j];
             continue;
         }
         int64_t n = ow - ox0 < CS_LANES ? ow - ox0 : CS_LANES;
@@ -156,12 +172,12 @@ INLINE void filter_tile(const struct cs_geom *g, const float *xpad, const float 
     for (int r = 0; r < R; r++)
         for (int p = 0; p < P; p++)
             acc[r][p] = (cs_vf){0};
-    const int64_t cin = g->cin, row = g->wp * cin, taps = g->kh * g->kw * cin;
-    const float *wv = wpk + cb * taps * CS_LANES;
+    const int64_t cin = g->cin, row = g->wp * cin;
+    const float *wv = wpk + cb * g->wblock;
     for (int64_t ky = 0; ky < g->kh; ky++)
         for (int64_t kx = 0; kx < g->kw; kx++) {
             const float *src = xpad + (oy + ky) * row + (ox0 + kx) * cin;
-            for (int64_t ci = 0; ci < cin; ci++, src++, wv += CS_LANES) {
+            for (int64_t ci = 0; ci < cin; ci++, src++, wv += g->wstep) {
                 cs_vf wt = cs_load(wv);
                 for (int p = 0; p < P; p++) {
                     acc[0][p] += src[p * cin] * wt;
