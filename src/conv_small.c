@@ -1,6 +1,6 @@
 /* fnn_conv2d_small_forward_f32: direct NHWC convolution for few channels (stride 1, no dilation), the bias and
- * relu / leaky relu fused, and optionally the 2 x 2 stride-2 max pool that follows, so the full-resolution
- * map is never written.
+ * relu / leaky relu fused, and optionally the 2 x 2 stride-2 max pool that follows (with its argmax for
+ * training), so inference never writes the full-resolution map and training never reads it back to pool.
  *
  * Each image is first copied, zero-padded, into a per-thread buffer: planar (one plane per input channel)
  * for the pixel tiles, NHWC for the filter tiles (see conv_small_impl.h); the tiles then read without any
@@ -53,8 +53,9 @@ struct cs_job {
     const struct cs_kernels *ks;
     const struct cs_geom *g;
     const float *x, *w, *bias;
-    float *y, *ws;
-    int64_t h, w_in, pt, pl, hp, groups, items, in_size, out_size, pad_size;
+    float *y, *pooled, *ws;
+    int32_t *argmax;
+    int64_t h, w_in, pt, pl, hp, groups, items, in_size, y_size, pooled_size, pad_size;
     int by_pixel;
 };
 
@@ -72,25 +73,27 @@ static void run_items(const struct cs_job *j, int t, int64_t lo, int64_t hi)
                                xpad);
             copied = n;
         }
+        struct cs_out o = {j->y ? j->y + n * j->y_size : NULL, j->pooled ? j->pooled + n * j->pooled_size : NULL,
+                           j->argmax ? j->argmax + n * j->pooled_size : NULL};
         if (j->by_pixel)
-            j->ks->pixel_rows(g, xpad, j->w, j->bias, oy, rows, j->y + n * j->out_size);
+            j->ks->pixel_rows(g, xpad, j->w, j->bias, oy, rows, &o);
         else
-            j->ks->filter_rows(g, xpad, j->w, j->bias, oy, rows, j->y + n * j->out_size);
+            j->ks->filter_rows(g, xpad, j->w, j->bias, oy, rows, &o);
     }
 }
 
 int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh, int64_t kw,
                                  int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout, const float *x,
-                                 const float *kernel, const float *bias, int act, float act_alpha, int pool,
-                                 float *y, int n_threads)
+                                 const float *kernel, const float *bias, int act, float act_alpha, float *y,
+                                 float *pooled, int32_t *argmax, int n_threads)
 {
     if (batch < 0 || h < 1 || w < 1 || cin < 1 || kh < 1 || kw < 1 || pt < 0 || pl < 0 || oh < 1 || ow < 1 ||
-        cout < 1 || (pool != 0 && pool != 1) || (pool && (oh < 2 || ow < 2)) ||
+        cout < 1 || (pooled && (oh < 2 || ow < 2 || oh * ow * cout > INT32_MAX)) || (argmax && !pooled) ||
         (act != FNN_ACT_LINEAR && act != FNN_ACT_RELU && act != FNN_ACT_LEAKY_RELU))
         return FNN_EBADARG;
     if (batch == 0)
         return FNN_OK;
-    if (!x || !kernel || !y)
+    if (!x || !kernel || (!y && !pooled))
         return FNN_EBADARG;
     const struct cs_kernels *ks = cs_current();
     const int lanes = ks->lanes, by_pixel = cout <= CS_PIXEL_MAX_COUT;
@@ -100,9 +103,9 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
     /* filter tiles read the kernel and bias in place when whole vectors of filters fit, else a zero-padded copy */
     const int packed = !by_pixel && cout % lanes != 0;
     struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, 0, packed ? lanes : cout, packed ? taps * lanes : lanes,
-                        act, act_alpha, pool, bias != NULL};
-    const int64_t groups = pool ? oh / 2 : (oh + 1) / 2, items = batch * groups;
-    const int64_t in_size = h * w * cin, out_size = pool ? (oh / 2) * (ow / 2) * cout : oh * ow * cout;
+                        act, act_alpha, bias != NULL};
+    /* pooled only: an odd last row is dropped by the pool and never computed */
+    const int64_t groups = y ? (oh + 1) / 2 : oh / 2, items = batch * groups;
     int nt = n_threads < 1 ? 1 : n_threads;
     if ((double)batch * oh * ow * cout * taps < CS_PARALLEL_MIN_MACS)
         nt = 1;
@@ -126,8 +129,8 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
         wk = wpk;
         bk = bpk;
     }
-    struct cs_job job = {ks, &g, x, wk, bk, y, ws, h, w, pt, pl, hp, groups, items, in_size, out_size, pad_size,
-                         by_pixel};
+    struct cs_job job = {ks, &g, x, wk, bk, y, pooled, ws, argmax, h, w, pt, pl, hp, groups, items, h * w * cin,
+                         oh * ow * cout, (oh / 2) * (ow / 2) * cout, pad_size, by_pixel};
     if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
         unsigned fpu = fnn_fpu_enter();
         run_items(&job, 0, 0, items);

@@ -21,21 +21,26 @@ struct cs_geom {
     int64_t wblock;  /* filter tiles: floats between the first weight vectors of consecutive filter blocks */
     int act;         /* FNN_ACT_LINEAR, FNN_ACT_RELU or FNN_ACT_LEAKY_RELU */
     float alpha;
-    int pool;        /* 1: a 2 x 2 max pool at stride 2 follows; y is (oh / 2) x (ow / 2) x cout */
     int has_bias;
+};
+
+/* One image's outputs, each NULL when not wanted: y (oh, ow, cout); after a 2 x 2 max pool at stride 2,
+ * pooled (oh / 2, ow / 2, cout) and argmax (the same shape: the index of each max in y's image, as pool.c). */
+struct cs_out {
+    float *y, *pooled;
+    int32_t *argmax;
 };
 
 struct cs_kernels {
     int lanes; /* floats per vector in the tiles */
-    /* Output rows oy, oy + 1 (rows = 2) or oy alone (rows = 1; never with pool) of one image into y (the
-     * image's output). Pixel kernel: xpad is the planar copy (cin planes of g->plane floats, rows of g->wp),
+    /* Output rows oy, oy + 1 (rows = 2) or oy alone (rows = 1: y only) of one image into its outputs o. Pixel kernel: xpad is the planar copy (cin planes of g->plane floats, rows of g->wp),
      * w the kernel as given (kh, kw, cin, cout), bias (cout) or unused. Filter kernel: xpad is the NHWC copy
      * (rows of g->wp pixels), wpk the kernel in blocks of `lanes` filters (g->wstep, g->wblock apart: the
      * kernel itself when lanes divides cout, else packed zero-padded per block), bpk the bias the same way. */
     void (*pixel_rows)(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
-                       int rows, float *y);
+                       int rows, const struct cs_out *o);
     void (*filter_rows)(const struct cs_geom *g, const float *xpad, const float *wpk, const float *bpk,
-                        int64_t oy, int rows, float *y);
+                        int64_t oy, int rows, const struct cs_out *o);
     /* Kernel gradient of one image, tap (ky, kx), added into vacc: lane sums of x * dz over the image's
      * pixels. Pixel form: xpad planar as above, dzp planar (cout planes of oh rows of g->wq floats, zero past
      * ow), vacc (cin, cout, lanes). Filter form: xpad NHWC as above, dz the image's NHWC gradient, vacc

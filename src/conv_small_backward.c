@@ -113,7 +113,7 @@ int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, in
     const int64_t taps = kh * kw, hp = oh + kh - 1, wq = (ow + lanes - 1) / lanes * lanes;
     const int64_t wp = (by_pixel ? wq : ow) + kw - 1, blocks = (cout + lanes - 1) / lanes;
     const int64_t vt = cin * (by_pixel ? cout : blocks) * lanes; /* lane sums of one tap */
-    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, wq, 0, 0, FNN_ACT_LINEAR, 0.0f, 0, 0};
+    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, wq, 0, 0, FNN_ACT_LINEAR, 0.0f, 0};
     int nt = n_threads < 1 ? 1 : n_threads;
     if ((double)batch * oh * ow * cout * taps * cin < CS_DW_PARALLEL_MIN_MACS)
         nt = 1;
@@ -168,7 +168,7 @@ int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int
                     flipped[((ky * kw + kx) * cout + co) * cin + ci] =
                         kernel[(((kh - 1 - ky) * kw + (kw - 1 - kx)) * cin + ci) * cout + co];
     int status = fnn_conv2d_small_forward_f32(batch, oh, ow, cout, kh, kw, kh - 1 - pt, kw - 1 - pl, h, w, cin, dz,
-                                              flipped, NULL, FNN_ACT_LINEAR, 0.0f, 0, dx, n_threads);
+                                              flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, n_threads);
     free(flipped);
     return status;
 }

@@ -35,12 +35,15 @@ def cases(draw):
     return (n, h, w, cin), (kh, kw, cin, cout), pads, grid
 
 
-def _forward(x, kernel, bias, pads, grid, act, pool=False, n_threads=1):
-    shape = (x.shape[0],) + ((grid[0] // 2, grid[1] // 2) if pool else grid) + (kernel.shape[3],)
-    y = np.full(shape, np.nan, np.float32)
-    _kernels.conv2d_small_forward(x, kernel, y, *pads, *grid, bias=bias, act=act, act_alpha=0.2, pool=pool,
-                                  n_threads=n_threads)
-    return y
+def _forward(x, kernel, bias, pads, grid, act, pool=False, n_threads=1, full=True):
+    """(y, pooled, argmax): the full map (full), then with pool the 2x2 max pool of it and its argmax."""
+    n, cout = x.shape[0], kernel.shape[3]
+    y = np.full((n,) + grid + (cout,), np.nan, np.float32) if full else None
+    pooled = np.full((n, grid[0] // 2, grid[1] // 2, cout), np.nan, np.float32) if pool else None
+    argmax = np.full(pooled.shape, -7, np.int32) if pool else None
+    _kernels.conv2d_small_forward(x, kernel, y, *pads, *grid, bias=bias, act=act, act_alpha=0.2, pooled=pooled,
+                                  argmax=argmax, n_threads=n_threads)
+    return y, pooled, argmax
 
 
 @pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
@@ -52,7 +55,7 @@ def test_forward_matches_the_direct_loops(isa_index, case, act, with_bias, seed)
     bias = random((ks[3],), seed + 2) if with_bias else None
     expected = _reference.conv2d_stride1(x, kernel, bias, pads, grid, ACTS[act])
     with isa(isa_index):
-        got = _forward(x, kernel, bias, pads, grid, act)
+        got = _forward(x, kernel, bias, pads, grid, act)[0]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -63,12 +66,20 @@ def test_fused_pool_is_bitwise_the_conv_then_the_pool_kernel(isa_index, case, ac
     xs, ks, pads, grid = case
     assume(min(grid) >= 2)
     x, kernel, bias = random(xs, seed), random(ks, seed + 1), random((ks[3],), seed + 2)
+    if seed % 3 == 0:  # ties: the gradient goes to the first maximal element, as the pooling kernel's
+        x = np.round(x)
+        kernel = np.round(kernel)
     with isa(isa_index):
-        full = _forward(x, kernel, bias, pads, grid, act)
+        full = _forward(x, kernel, bias, pads, grid, act)[0]
         pooled = np.empty((xs[0], grid[0] // 2, grid[1] // 2, ks[3]), np.float32)
-        _kernels.maxpool2d_forward(full, pooled, None, 2, 2, 2, 2, 0, 0)
-        got = _forward(x, kernel, bias, pads, grid, act, pool=True)
+        argmax = np.empty(pooled.shape, np.int32)
+        _kernels.maxpool2d_forward(full, pooled, argmax, 2, 2, 2, 2, 0, 0)
+        y, got, got_arg = _forward(x, kernel, bias, pads, grid, act, pool=True)
+        _, alone, _ = _forward(x, kernel, bias, pads, grid, act, pool=True, full=False)  # inference: no map
+    assert y.tobytes() == full.tobytes()
     np.testing.assert_array_equal(got.view(np.uint32), pooled.view(np.uint32))
+    np.testing.assert_array_equal(got_arg, argmax)
+    np.testing.assert_array_equal(alone.view(np.uint32), pooled.view(np.uint32))
     np.testing.assert_array_equal(got, _reference.max_pool_2x2(full))
 
 
@@ -104,23 +115,32 @@ def test_one_and_two_threads_give_the_same_bits(isa_index, xs, ks, same):
             dk, dx = np.empty(ks, np.float32), np.empty(xs, np.float32)
             _kernels.conv2d_small_backward_filter(x, dz, dk, *pads, False, nt)
             _kernels.conv2d_small_backward_input(dz, kernel, dx, *pads, nt)
-            results.append([_forward(x, kernel, bias, pads, grid, 1, False, nt),
-                            _forward(x, kernel, bias, pads, grid, 1, True, nt), dk, dx])
+            results.append([*_forward(x, kernel, bias, pads, grid, 1, True, nt),
+                            _forward(x, kernel, bias, pads, grid, 1, True, nt, full=False)[1], dk, dx])
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
 
 
 def test_bad_shapes_and_activations_are_rejected():
     x, kernel = random((2, 8, 8, 3), 0), random((3, 3, 3, 4), 1)
-    with pytest.raises(ValueError, match="need y of shape"):
+    y, pooled = np.empty((2, 6, 6, 4), np.float32), np.empty((2, 3, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="need y"):
         _kernels.conv2d_small_forward(x, kernel, np.empty((2, 6, 5, 4), np.float32), 0, 0, 6, 6)
-    with pytest.raises(ValueError, match="need y of shape"):
-        _kernels.conv2d_small_forward(x, random((3, 3, 2, 4), 1), np.empty((2, 6, 6, 4), np.float32), 0, 0, 6, 6)
+    with pytest.raises(ValueError, match="need y"):
+        _kernels.conv2d_small_forward(x, random((3, 3, 2, 4), 1), y, 0, 0, 6, 6)
+    with pytest.raises(ValueError, match="need y"):  # nothing to write
+        _kernels.conv2d_small_forward(x, kernel, None, 0, 0, 6, 6)
+    with pytest.raises(ValueError, match="need y"):
+        _kernels.conv2d_small_forward(x, kernel, y, 0, 0, 6, 6, pooled=np.empty((2, 3, 2, 4), np.float32))
+    with pytest.raises(ValueError, match="need y"):  # argmax without pooled
+        _kernels.conv2d_small_forward(x, kernel, y, 0, 0, 6, 6, argmax=np.empty((2, 3, 3, 4), np.int32))
     with pytest.raises(ValueError, match="act must be"):
-        _kernels.conv2d_small_forward(x, kernel, np.empty((2, 6, 6, 4), np.float32), 0, 0, 6, 6, act=4)
+        _kernels.conv2d_small_forward(x, kernel, y, 0, 0, 6, 6, act=4)
     with pytest.raises(ValueError, match="bias must have length 4"):
-        _kernels.conv2d_small_forward(x, kernel, np.empty((2, 6, 6, 4), np.float32), 0, 0, 6, 6,
-                                      bias=np.zeros(3, np.float32))
+        _kernels.conv2d_small_forward(x, kernel, y, 0, 0, 6, 6, bias=np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="invalid argument"):  # the pool needs a 2 x 2 grid at least
+        _kernels.conv2d_small_forward(random((2, 3, 8, 3), 0), kernel, None, 0, 0, 1, 6,
+                                      pooled=np.empty((2, 0, 3, 4), np.float32))
     with pytest.raises(ValueError, match="do not fit"):
         _kernels.conv2d_small_backward_filter(x, random((2, 6, 6, 5), 2), np.empty((3, 3, 3, 4), np.float32), 0, 0)
     with pytest.raises(ValueError, match="do not fit"):
@@ -205,16 +225,30 @@ def _lenet_like(seed):
     return model
 
 
-def test_prediction_fuses_conv_and_pool_and_gives_the_training_forward_bits():
+def _step_names(model, training, keep):
+    return [getattr(f, "func", f).__name__ for f, _ in model._steps[training, keep]]
+
+
+def _gradients(model, x, labels):
+    model._compute_gradients(x, model._prepare_targets(labels, len(x)), None, [])
+    return model._arena.grads.copy()
+
+
+def test_prediction_and_training_fuse_conv_and_pool_with_the_same_bits(monkeypatch):
     model = _lenet_like(1)
-    x = random((5, 16, 17, 1), 7)
+    x, labels = random((5, 16, 17, 1), 7), np.arange(5)
     predicted = model.predict_on_batch(x)
-    steps = [f.__name__ for f, _ in model._inference_steps]
-    assert steps == ["forward_pooled", "forward_pooled", "forward", "forward"]
+    fused = ["forward_pooled", "forward_pooled", "forward", "forward"]
+    assert _step_names(model, False, False) == fused
     assert model(x, training=True).tobytes() == predicted.tobytes()
-    # backward after the fused pass still works: a training step recomputes what it needs
-    assert np.isfinite(model.train_on_batch(x, np.arange(5)))
-    assert model.predict_on_batch(x).shape == (5, 10)
+    grads = _gradients(model, x, labels)
+    assert _step_names(model, True, True) == fused  # training keeps what backward needs
+    monkeypatch.setattr(L.Conv2D, "can_fuse_pool", lambda self, pool: False)
+    unfused = _lenet_like(1)
+    assert _gradients(unfused, x, labels).tobytes() == grads.tobytes()
+    assert _step_names(unfused, True, True) == ["forward"] * 6
+    assert unfused.predict_on_batch(x).tobytes() == predicted.tobytes()
+    assert np.isfinite(model.train_on_batch(x, labels))
 
 
 @pytest.mark.parametrize("pool", [L.MaxPool2D(3), L.MaxPool2D(2, strides=1), L.MaxPool2D(2, padding="same"),
@@ -224,7 +258,7 @@ def test_other_pools_are_not_fused(pool):
     model = fastnn.Sequential([L.Input((9, 9, 1)), L.Conv2D(4, 3, activation="relu"), pool, L.Flatten()])
     x = random((2, 9, 9, 1), 8)
     predicted = model.predict_on_batch(x)
-    assert [f.__name__ for f, _ in model._inference_steps] == ["forward", "forward", "forward"]
+    assert _step_names(model, False, False) == ["forward", "forward", "forward"]
     np.testing.assert_array_equal(predicted, model(x, training=True))
 
 
@@ -233,4 +267,4 @@ def test_conv_with_an_unfused_activation_is_not_fused_with_its_pool():
     model = fastnn.Sequential([L.Input((9, 9, 1)), L.Conv2D(4, 3, activation="tanh"), L.MaxPool2D(), L.Flatten()])
     x = random((2, 9, 9, 1), 9)
     np.testing.assert_array_equal(model.predict_on_batch(x), model(x, training=True))
-    assert [f.__name__ for f, _ in model._inference_steps] == ["forward", "forward", "forward"]
+    assert _step_names(model, False, False) == ["forward", "forward", "forward"]

@@ -216,33 +216,41 @@ class Conv2D(Layer, _Activated):
         post = not self.emit_logits and kact != act  # an activation the kernel does not fuse
         y = self._buffer("y", (x.shape[0],) + self.output_shape)
         z = self._buffer("z", y.shape) if post and activations.needs_preactivation(act) else y
-        self._small_call(x, z, kact, False)
+        self._small_call(x, z, kact)
         if post:
             self._activate(z.reshape(-1, self.filters), y.reshape(-1, self.filters))
         rows = (-1, self.filters)
         self._x, self._z, self._y, self._cols = x, (z.reshape(rows) if post else None), y.reshape(rows), None
         return y
 
-    def _small_call(self, x, y, act, pool):
-        pt, pl, oh, ow = self._geom[4], self._geom[5], self._geom[8], self._geom[9]
-        _kernels.conv2d_small_forward(x, self.weights[0], y, pt, pl, oh, ow,
+    def _small_call(self, x, y, act, pooled=None, argmax=None):
+        g = self._geom
+        _kernels.conv2d_small_forward(x, self.weights[0], y, g[4], g[5], g[8], g[9],
                                       bias=self.weights[1] if self.use_bias else None, act=act,
-                                      act_alpha=self._alpha, pool=pool, n_threads=_threads())
+                                      act_alpha=self._alpha, pooled=pooled, argmax=argmax, n_threads=_threads())
 
     def can_fuse_pool(self, pool):
-        """Whether inference may run this layer and `pool` (the next layer) as one kernel call."""
+        """Whether this layer and `pool` (the next layer) may run forward as one kernel call."""
         return (self._small and self._act in _SMALL_ACTS and not self.emit_logits and pool.pool_size == (2, 2)
                 and pool.strides == (2, 2) and pool.padding == "valid" and pool.input_shape == self.output_shape)
 
-    def forward_pooled(self, x, pool):
-        """Inference through this layer and the 2x2 MaxPool2D `pool` after it (`can_fuse_pool`), the
-        full-resolution map never written; neither layer keeps what a backward pass would need."""
+    def forward_pooled(self, x, keep, pool):
+        """The forward pass of this layer and of the 2x2 MaxPool2D `pool` after it (`can_fuse_pool`) in one
+        kernel call. keep: write what both backward passes need (this layer's output, the pool's argmax);
+        else (inference) the full-resolution map is never written and neither layer can run backward."""
         x = _contiguous_input(self, x)
-        y = pool._buffer("y", (x.shape[0],) + pool.output_shape)
-        self._small_call(x, y, self._act, True)
-        self._x = self._z = self._y = self._cols = None
-        pool._x = pool._argmax = None
-        return y
+        n = x.shape[0]
+        pooled = pool._buffer("y", (n,) + pool.output_shape)
+        if not keep:
+            self._small_call(x, None, self._act, pooled)
+            self._x = self._z = self._y = self._cols = pool._x = pool._argmax = None
+            return pooled
+        y = self._buffer("y", (n,) + self.output_shape)
+        argmax = pool._buffer("argmax", pooled.shape, np.int32)
+        self._small_call(x, y, self._act, pooled, argmax)
+        self._x, self._z, self._y, self._cols = x, None, y.reshape(-1, self.filters), None
+        pool._x, pool._argmax = y, argmax
+        return pooled
 
     def _small_backward(self, grad_out, need_dx, accumulate):
         x, nt = self._x, _threads()

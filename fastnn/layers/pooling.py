@@ -3,6 +3,8 @@
 Windows ignore padding: max pooling takes the max of the valid elements and routes the gradient to the first
 maximal one, average pooling divides by the number of valid elements (TensorFlow's "same" rule).
 """
+import functools
+
 import numpy as np
 
 from .. import _kernels
@@ -173,20 +175,19 @@ class GlobalMaxPool2D(_GlobalPooling2D):
         return dx
 
 
-def inference_steps(layers):
-    """The inference forward of a layer sequence as (callable, argument) pairs, ``x = f(x, arg)`` in turn:
-    each Conv2D that its kernel lets feed the 2x2 MaxPool2D after it runs both in one call (`forward_pooled`),
-    the others ``layer.forward(x, False)``. For passes no backward follows (what the layers keep is not
-    what a backward pass needs)."""
+def forward_steps(layers, training, keep):
+    """The forward pass of a layer sequence as (callable, argument) pairs, ``x = f(x, arg)`` in turn: each
+    Conv2D that its kernel lets feed the 2x2 MaxPool2D after it runs both in one call (`forward_pooled`, which
+    keeps what backward needs when `keep`), the others ``layer.forward(x, training)``."""
     steps, i = [], 0
     while i < len(layers):
         layer = layers[i]
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if type(layer) is Conv2D and type(nxt) is MaxPool2D and layer.can_fuse_pool(nxt):
-            steps.append((layer.forward_pooled, nxt))
+            steps.append((functools.partial(layer.forward_pooled, pool=nxt), keep))
             i += 2
         else:
-            steps.append((layer.forward, False))
+            steps.append((layer.forward, training))
             i += 1
     return steps
 
