@@ -86,7 +86,7 @@ INLINE cs_vf cs_vmax4_arg(const cs_vf v[4], cs_vi first, int32_t dx, int32_t dy,
 INLINE void pixel_tile(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
                        int64_t ox0, int64_t co0, const struct cs_out *o, float t[2][CS_PIXEL_MAX_COUT][CS_LANES],
                        float p[CS_PIXEL_MAX_COUT][CS_LANES], int32_t pi[CS_PIXEL_MAX_COUT][CS_LANES], const int R,
-                       const int CO)
+                       const int CO, const int ONE_CHANNEL)
 {
     cs_vf acc[2][CS_PIXEL_MAX_COUT];
     for (int r = 0; r < R; r++)
@@ -97,7 +97,7 @@ INLINE void pixel_tile(const struct cs_geom *g, const float *xpad, const float *
         for (int64_t kx = 0; kx < g->kw; kx++) {
             const float *src = xpad + (oy + ky) * wp + ox0 + kx;
             const float *wt = w + (ky * g->kw + kx) * cin * cout + co0;
-            for (int64_t ci = 0; ci < cin; ci++, src += g->plane, wt += cout) {
+            for (int64_t ci = 0; ci < (ONE_CHANNEL ? 1 : cin); ci++, src += g->plane, wt += cout) {
                 cs_vf x0 = cs_load(src), x1 = R > 1 ? cs_load(src + wp) : x0;
                 for (int co = 0; co < CO; co++) {
                     acc[0][co] += x0 * wt[co];
@@ -129,13 +129,13 @@ INLINE void pixel_tile(const struct cs_geom *g, const float *xpad, const float *
 }
 
 INLINE void pixel_rows_co(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
-                          int64_t co0, const struct cs_out *o, const int R, const int CO)
+                          int64_t co0, const struct cs_out *o, const int R, const int CO, const int ONE_CHANNEL)
 {
     float t[2][CS_PIXEL_MAX_COUT][CS_LANES], p[CS_PIXEL_MAX_COUT][CS_LANES];
     int32_t pi[CS_PIXEL_MAX_COUT][CS_LANES];
     const int64_t ow = g->ow, cout = g->cout;
     for (int64_t ox0 = 0; ox0 < ow; ox0 += CS_LANES) {
-        pixel_tile(g, xpad, w, bias, oy, ox0, co0, o, t, p, pi, R, CO);
+        pixel_tile(g, xpad, w, bias, oy, ox0, co0, o, t, p, pi, R, CO, ONE_CHANNEL);
         if (R > 1 && o->pooled) {
             int64_t pw = ow / 2, q0 = ox0 / 2, nq = pw - q0 < CS_LANES / 2 ? pw - q0 : CS_LANES / 2;
             int64_t at = ((oy / 2) * pw + q0) * cout + co0;
@@ -158,12 +158,15 @@ INLINE void pixel_rows_co(const struct cs_geom *g, const float *xpad, const floa
     }
 }
 
+/* one input channel (a grey image): no channel loop around each tap */
 #define CS_PIXEL_CASE(co)                                                                                          \
     case co:                                                                                                       \
-        if (rows == 2)                                                                                             \
-            pixel_rows_co(g, xpad, w, bias, oy, co0, o, 2, co);                                                    \
+        if (rows == 2 && g->cin == 1)                                                                              \
+            pixel_rows_co(g, xpad, w, bias, oy, co0, o, 2, co, 1);                                                 \
+        else if (rows == 2)                                                                                        \
+            pixel_rows_co(g, xpad, w, bias, oy, co0, o, 2, co, 0);                                                 \
         else                                                                                                       \
-            pixel_rows_co(g, xpad, w, bias, oy, co0, o, 1, co);                                                    \
+            pixel_rows_co(g, xpad, w, bias, oy, co0, o, 1, co, 0);                                                 \
         break;
 
 static void pixel_rows(const struct cs_geom *g, const float *xpad, const float *w, const float *bias, int64_t oy,
