@@ -224,10 +224,10 @@ class Conv2D(Layer, _Activated):
         return y
 
     def _small_call(self, x, y, act, pooled=None, argmax=None):
-        g = self._geom
+        g = self._geom  # positional arguments: keywords cost a few hundred ns a call at batch 1
         _kernels.conv2d_small_forward(x, self.weights[0], y, g[4], g[5], g[8], g[9],
-                                      bias=self.weights[1] if self.use_bias else None, act=act,
-                                      act_alpha=self._alpha, pooled=pooled, argmax=argmax, n_threads=_threads())
+                                      self.weights[1] if self.use_bias else None, act, self._alpha, pooled, argmax,
+                                      _threads())
 
     def can_fuse_pool(self, pool):
         """Whether this layer and `pool` (the next layer) may run forward as one kernel call."""
