@@ -178,3 +178,15 @@ cdef extern from "fnn.h" nogil:
                                                 const float *dz, float *dkernel, int accumulate, int n_threads)
     int fnn_act_backward_colsum_f32(int64_t rows, int64_t cols, const float *x, const float *y, const float *dy,
                                     float *dz, int act, float alpha, float *dbias, int accumulate, int n_threads)
+    int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh, int64_t kw,
+                                     int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout, const float *x,
+                                     const float *kernel, const float *bias, int act, float act_alpha, float *y,
+                                     float *pooled, int32_t *argmax, int n_threads)
+    int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
+                                             int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                             int64_t cout, const float *x, const float *dz, float *dkernel,
+                                             int accumulate, int n_threads)
+    int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
+                                            int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                            int64_t cout, const float *dz, const float *kernel, float *dx,
+                                            int n_threads)

@@ -86,8 +86,9 @@ def maxpool2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int32_
         status = fnn_maxpool2d_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], ph, pw, sh, sw, pt, pl,
                                            y.shape[1], y.shape[2], &x[0, 0, 0, 0], &y[0, 0, 0, 0],
                                            &argmax[0, 0, 0, 0] if argmax is not None else NULL, n_threads)
-    check(status, f"maxpool2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} with pool "
-                  f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
+    if status != FNN_OK:  # build the message only on failure: it costs about a microsecond
+        check(status, f"maxpool2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} with pool "
+                      f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
 
 
 def maxpool2d_backward(const float[:, :, :, ::1] dy, const int32_t[:, :, :, ::1] argmax, float[:, :, :, ::1] dx,
@@ -104,8 +105,9 @@ def maxpool2d_backward(const float[:, :, :, ::1] dy, const int32_t[:, :, :, ::1]
         status = fnn_maxpool2d_backward_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], dy.shape[1],
                                             dy.shape[2], &dy[0, 0, 0, 0], &argmax[0, 0, 0, 0], &dx[0, 0, 0, 0],
                                             n_threads)
-    check(status, f"maxpool2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} "
-                  f"(an argmax index out of range?)")
+    if status != FNN_OK:  # build the message only on failure: it costs about a microsecond
+        check(status, f"maxpool2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} "
+                      f"(an argmax index out of range?)")
 
 
 def avgpool2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int ph, int pw, int sh, int sw, int pt,
@@ -118,8 +120,9 @@ def avgpool2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int ph
     with nogil:
         status = fnn_avgpool2d_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], ph, pw, sh, sw, pt, pl,
                                            y.shape[1], y.shape[2], &x[0, 0, 0, 0], &y[0, 0, 0, 0], n_threads)
-    check(status, f"avgpool2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} with pool "
-                  f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
+    if status != FNN_OK:  # build the message only on failure: it costs about a microsecond
+        check(status, f"avgpool2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} with pool "
+                      f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
 
 
 def avgpool2d_backward(const float[:, :, :, ::1] dy, float[:, :, :, ::1] dx, int ph, int pw, int sh, int sw,
@@ -133,8 +136,9 @@ def avgpool2d_backward(const float[:, :, :, ::1] dy, float[:, :, :, ::1] dx, int
         status = fnn_avgpool2d_backward_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], ph, pw, sh, sw,
                                             pt, pl, dy.shape[1], dy.shape[2], &dy[0, 0, 0, 0], &dx[0, 0, 0, 0],
                                             n_threads)
-    check(status, f"avgpool2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} with pool "
-                  f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
+    if status != FNN_OK:  # build the message only on failure: it costs about a microsecond
+        check(status, f"avgpool2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} with pool "
+                      f"{(ph, pw)}, strides {(sh, sw)}, padding {(pt, pl)}")
 
 
 def conv2d_forward(const float[:, :, :, ::1] x, const float[:, ::1] kernel, float[:, ::1] y, float[:, :, ::1] cols,

@@ -322,3 +322,49 @@ def resize2d_backward(dy, input_size, interpolation="bilinear"):
     ry = _resize_matrix(input_size[0], dy.shape[1], interpolation)
     rx = _resize_matrix(input_size[1], dy.shape[2], interpolation)
     return np.einsum("ph,npqc,qw->nhwc", ry, dy, rx).astype(np.float32)
+
+
+# ---- stride-1 convolution by direct loops (the small-channel kernels of src/conv_small.c) ---------------
+
+def _zero_padded(x, pt, pl, rows, cols):
+    """x (batch, h, w, c) placed at (pt, pl) in a zero (batch, rows, cols, c) array, cut where it overhangs."""
+    out = np.zeros((x.shape[0], rows, cols, x.shape[3]))
+    h, w = min(x.shape[1], rows - pt), min(x.shape[2], cols - pl)
+    out[:, pt:pt + h, pl:pl + w] = x[:, :h, :w]
+    return out
+
+
+def conv2d_stride1(x, kernel, bias, padding, output_size, activation="linear", alpha=0.2):
+    """y[n, oy, ox, f] = act(sum over (ky, kx, c) of x[n, oy + ky - pt, ox + kx - pl, c] * kernel[ky, kx, c, f]
+    + bias[f]), zero outside x; padding (pt, pl), output_size (oh, ow); float64 loops over the taps."""
+    (pt, pl), (oh, ow), (kh, kw) = padding, output_size, kernel.shape[:2]
+    xp = _zero_padded(np.asarray(x, np.float64), pt, pl, oh + kh - 1, ow + kw - 1)
+    y = np.zeros((x.shape[0], oh, ow, kernel.shape[3]))
+    for ky in range(kh):
+        for kx in range(kw):
+            y += xp[:, ky:ky + oh, kx:kx + ow] @ np.asarray(kernel[ky, kx], np.float64)
+    if bias is not None:
+        y += bias
+    return _activation64(y, activation, alpha).astype(np.float32)
+
+
+def conv2d_stride1_backward(x, kernel, dz, padding):
+    """(dx, dkernel) of `conv2d_stride1` for the gradient dz of its pre-activation output."""
+    (pt, pl), (_, oh, ow, _), (kh, kw) = padding, dz.shape, kernel.shape[:2]
+    xp = _zero_padded(np.asarray(x, np.float64), pt, pl, oh + kh - 1, ow + kw - 1)
+    dz = np.asarray(dz, np.float64)
+    dxp, dkernel = np.zeros_like(xp), np.zeros(kernel.shape)
+    for ky in range(kh):
+        for kx in range(kw):
+            dkernel[ky, kx] = np.einsum("nhwc,nhwf->cf", xp[:, ky:ky + oh, kx:kx + ow], dz)
+            dxp[:, ky:ky + oh, kx:kx + ow] += dz @ np.asarray(kernel[ky, kx], np.float64).T
+    dx = np.zeros(x.shape)
+    h, w = min(x.shape[1], dxp.shape[1] - pt), min(x.shape[2], dxp.shape[2] - pl)
+    dx[:, :h, :w] = dxp[:, pt:pt + h, pl:pl + w]
+    return dx.astype(np.float32), dkernel.astype(np.float32)
+
+
+def max_pool_2x2(y):
+    """2 x 2 max pool at stride 2 ("valid": an odd last row/column dropped) of NHWC y."""
+    n, h, w, c = y.shape
+    return y[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _dense_plan, _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
+from .layers import pooling as _pooling
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
@@ -37,6 +38,7 @@ class TrainingMixin:
         self._metric_ids = []
         self._metrics = None
         self._fused_layer = None
+        self._steps, self._steps_arena = {}, None  # forward plans by (training, keep), for one arena
         self._logits = False
         self._grad_buffers = {}
         self._fused_step = None
@@ -138,8 +140,15 @@ class TrainingMixin:
         fused = self._fused_layer
         if fused is not None:
             fused.emit_logits = for_loss
-        for layer in self._layers:
-            x = layer.forward(x, training)
+        # small Conv2D + MaxPool2D pairs run as one call, keeping what backward needs unless nothing will run it
+        keep = training or for_loss
+        if self._steps_arena is not self._arena:
+            self._steps, self._steps_arena = {}, self._arena
+        steps = self._steps.get((training, keep))
+        if steps is None:
+            steps = self._steps[training, keep] = _pooling.forward_steps(self._layers, training, keep)
+        for step, arg in steps:
+            x = step(x, arg)
         return x
 
     def _grad_buffer(self, shape):

@@ -325,5 +325,27 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
  * dbias (+)= the column sums of dz (in double, fixed blocks of rows: the same bits for any n_threads). */
 int fnn_act_backward_colsum_f32(int64_t rows, int64_t cols, const float *x, const float *y, const float *dy,
                                 float *dz, int act, float alpha, float *dbias, int accumulate, int n_threads);
+/* ---- conv_small.c: direct Conv2D forward for few channels (stride 1, no dilation), NHWC ----------------
+ * y = act(conv(x, kernel) + bias) for x (batch, h, w, cin), kernel (kh, kw, cin, cout) as Keras, bias NULL
+ * or (cout), top/left zero padding pt, pl, output grid oh x ow (input row oy + ky - pt, column ox + kx - pl);
+ * act FNN_ACT_LINEAR, RELU or LEAKY_RELU. Outputs, each NULL when not wanted (not both y and pooled): y
+ * (batch, oh, ow, cout); pooled, y after a 2 x 2 max pool at stride 2 ((batch, oh / 2, ow / 2, cout)), and
+ * argmax (its shape, needs pooled) the index of each max in its image of y, both as pool.c.
+ * Each output is the FMA chain over (ky, kx, ci) then bias and act: the same bits for any n_threads. */
+int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh, int64_t kw,
+                                 int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout, const float *x,
+                                 const float *kernel, const float *bias, int act, float act_alpha, float *y,
+                                 float *pooled, int32_t *argmax, int n_threads);
+/* Its backward passes, for the same shapes: dkernel (kh, kw, cin, cout) = (accumulate ? dkernel : 0) + sum over
+ * the batch of x * dz (dz the gradient of the pre-activation output, (batch, oh, ow, cout); double sums of
+ * per-image float sums); dx (batch, h, w, cin) = the gradient of the input, overwritten (pt < kh, pl < kw).
+ * Both the same bits for any n_threads. */
+int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
+                                         int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                         int64_t cout, const float *x, const float *dz, float *dkernel,
+                                         int accumulate, int n_threads);
+int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
+                                        int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout,
+                                        const float *dz, const float *kernel, float *dx, int n_threads);
 
 #endif

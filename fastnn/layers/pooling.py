@@ -3,11 +3,13 @@
 Windows ignore padding: max pooling takes the max of the valid elements and routes the gradient to the first
 maximal one, average pooling divides by the number of valid elements (TensorFlow's "same" rule).
 """
+import functools
+
 import numpy as np
 
 from .. import _kernels
 from .base import Layer
-from .conv import _axis_geometry, _check_image_shape, _contiguous_input, _padding_mode, _pair
+from .conv import Conv2D, _axis_geometry, _check_image_shape, _contiguous_input, _padding_mode, _pair
 
 _threads = _kernels.omp_max_threads
 
@@ -171,6 +173,23 @@ class GlobalMaxPool2D(_GlobalPooling2D):
         dx = self._buffer("dx", (dy.shape[0],) + self.input_shape)
         _kernels.maxpool2d_backward(dy, self._argmax, dx, _threads())
         return dx
+
+
+def forward_steps(layers, training, keep):
+    """The forward pass of a layer sequence as (callable, argument) pairs, ``x = f(x, arg)`` in turn: each
+    Conv2D that its kernel lets feed the 2x2 MaxPool2D after it runs both in one call (`forward_pooled`, which
+    keeps what backward needs when `keep`), the others ``layer.forward(x, training)``."""
+    steps, i = [], 0
+    while i < len(layers):
+        layer = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if type(layer) is Conv2D and type(nxt) is MaxPool2D and layer.can_fuse_pool(nxt):
+            steps.append((functools.partial(layer.forward_pooled, pool=nxt), keep))
+            i += 2
+        else:
+            steps.append((layer.forward, training))
+            i += 1
+    return steps
 
 
 # Keras' other spellings

@@ -1,0 +1,174 @@
+/* Backward passes of the small-channel convolution (stride 1, no dilation, NHWC), for the same shapes as
+ * fnn_conv2d_small_forward_f32.
+ *
+ * Kernel gradient: threads split the taps (ky, kx), each going through every image, so each output has one
+ * owner and one summation order whatever the thread count. An image's terms for a tap are added into
+ * per-lane float sums; every CS_DW_IMAGES images (counted from the first image of the batch, not per
+ * thread) those are folded into doubles, lane by lane in order.
+ * Input gradient: the forward kernel itself on dz, with the kernel flipped in space and its channel axes
+ * swapped, padded by (kh - 1 - pt, kw - 1 - pl): dx[iy, ix, ci] = sum of dz[iy + pt - ky, ix + pl - kx, co] *
+ * kernel[ky, kx, ci, co].
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_small.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define CS_DW_IMAGES 16
+#define CS_DW_PARALLEL_MIN_MACS 262144
+
+static const struct cs_kernels *cs_current(void)
+{
+    switch (fnn_isa_current()) {
+    case FNN_ISA_AVX512: return &fnn_cs_avx512;
+    case FNN_ISA_AVX2: return &fnn_cs_avx2;
+    default: return &fnn_cs_generic;
+    }
+}
+
+/* dz of one image (oh x ow x cout) into cout planes of oh rows of wq floats (the columns past ow stay 0). */
+static void planar_dz(const float *dz, int64_t oh, int64_t ow, int64_t cout, int64_t wq, float *dzp)
+{
+    for (int64_t co = 0; co < cout; co++)
+        for (int64_t oy = 0; oy < oh; oy++) {
+            float *restrict dst = dzp + (co * oh + oy) * wq;
+            const float *restrict src = dz + oy * ow * cout + co;
+            for (int64_t ox = 0; ox < ow; ox++)
+                dst[ox] = src[ox * cout];
+        }
+}
+
+/* dacc[tap] += the lane sums in vacc[tap], then vacc[tap] = 0, for taps [lo, hi). */
+static void fold(const struct cs_geom *g, int by_pixel, int lanes, int64_t lo, int64_t hi, int64_t vt, float *vacc,
+                 double *dacc)
+{
+    const int64_t cin = g->cin, cout = g->cout, blocks = (cout + lanes - 1) / lanes;
+    for (int64_t tap = lo; tap < hi; tap++) {
+        float *v = vacc + tap * vt;
+        double *d = dacc + tap * cin * cout;
+        for (int64_t ci = 0; ci < cin; ci++)
+            for (int64_t co = 0; co < cout; co++) {
+                if (by_pixel) {
+                    const float *l = v + (ci * cout + co) * lanes;
+                    for (int j = 0; j < lanes; j++)
+                        d[ci * cout + co] += l[j];
+                } else {
+                    d[ci * cout + co] += v[(ci * blocks + co / lanes) * lanes + co % lanes];
+                }
+            }
+        memset(v, 0, (size_t)vt * sizeof(float));
+    }
+}
+
+struct dw_job {
+    const struct cs_kernels *ks;
+    const struct cs_geom *g;
+    const float *x, *dz;
+    float *dkernel, *ws, *vacc;
+    double *dacc;
+    int64_t batch, h, w, pt, pl, hp, per_thread, vt;
+    int accumulate, by_pixel;
+};
+
+/* The gradient of taps [lo, hi) over the whole batch, on thread t's copies. */
+static void dw_taps(const struct dw_job *j, int t, int64_t lo, int64_t hi)
+{
+    const struct cs_geom *g = j->g;
+    const int64_t cin = g->cin, cout = g->cout, oh = g->oh, ow = g->ow, kw = g->kw;
+    float *xpad = j->ws + t * j->per_thread, *dzp = xpad + j->hp * g->wp * cin;
+    for (int64_t n = 0; n < j->batch && lo < hi; n++) {
+        const float *dzn = j->dz + n * oh * ow * cout;
+        fnn_cs_copy_padded(j->x + n * j->h * j->w * cin, j->h, j->w, cin, j->pt, j->pl, j->hp, g->wp, j->by_pixel,
+                           xpad);
+        if (j->by_pixel)
+            planar_dz(dzn, oh, ow, cout, g->wq, dzp);
+        for (int64_t tap = lo; tap < hi; tap++) {
+            if (j->by_pixel)
+                j->ks->pixel_dw(g, xpad, dzp, tap / kw, tap % kw, j->vacc + tap * j->vt);
+            else
+                j->ks->filter_dw(g, xpad, dzn, tap / kw, tap % kw, j->vacc + tap * j->vt);
+        }
+        if (n % CS_DW_IMAGES == CS_DW_IMAGES - 1 || n == j->batch - 1)
+            fold(g, j->by_pixel, j->ks->lanes, lo, hi, j->vt, j->vacc, j->dacc);
+    }
+    for (int64_t i = lo * cin * cout; i < hi * cin * cout; i++)
+        j->dkernel[i] = j->accumulate ? j->dkernel[i] + (float)j->dacc[i] : (float)j->dacc[i];
+}
+
+int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
+                                         int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
+                                         int64_t cout, const float *x, const float *dz, float *dkernel,
+                                         int accumulate, int n_threads)
+{
+    if (batch < 0 || h < 1 || w < 1 || cin < 1 || kh < 1 || kw < 1 || pt < 0 || pl < 0 || oh < 1 || ow < 1 ||
+        cout < 1)
+        return FNN_EBADARG;
+    if (!dkernel || (batch > 0 && (!x || !dz)))
+        return FNN_EBADARG;
+    const struct cs_kernels *ks = cs_current();
+    const int lanes = ks->lanes, by_pixel = cout <= CS_PIXEL_MAX_COUT;
+    const int64_t taps = kh * kw, hp = oh + kh - 1, wq = (ow + lanes - 1) / lanes * lanes;
+    const int64_t wp = (by_pixel ? wq : ow) + kw - 1, blocks = (cout + lanes - 1) / lanes;
+    const int64_t vt = cin * (by_pixel ? cout : blocks) * lanes; /* lane sums of one tap */
+    struct cs_geom g = {cin, kh, kw, oh, ow, cout, wp, hp * wp, wq, 0, 0, FNN_ACT_LINEAR, 0.0f, 0};
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if ((double)batch * oh * ow * cout * taps * cin < CS_DW_PARALLEL_MIN_MACS)
+        nt = 1;
+    if (nt > taps)
+        nt = (int)taps;
+    const int64_t per_thread = hp * wp * cin + (by_pixel ? cout * oh * wq : 0);
+    float *ws = calloc((size_t)(nt * per_thread + taps * vt), sizeof(float));
+    double *dacc = calloc((size_t)(taps * cin * cout), sizeof(double));
+    if (!ws || !dacc) {
+        free(ws);
+        free(dacc);
+        return FNN_ENOMEM;
+    }
+    float *vacc = ws + nt * per_thread;
+    struct dw_job job = {ks, &g, x, dz, dkernel, ws, vacc, dacc, batch, h, w, pt, pl, hp, per_thread, vt,
+                         accumulate, by_pixel};
+    if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
+        unsigned fpu = fnn_fpu_enter();
+        dw_taps(&job, 0, 0, taps);
+        fnn_fpu_leave(fpu);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            unsigned fpu = fnn_fpu_enter();
+            int t = 0, parts = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            parts = omp_get_num_threads();
+#endif
+            dw_taps(&job, t, taps * t / parts, taps * (t + 1) / parts);
+            fnn_fpu_leave(fpu);
+        }
+    }
+    free(ws);
+    free(dacc);
+    return FNN_OK;
+}
+
+int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
+                                        int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout,
+                                        const float *dz, const float *kernel, float *dx, int n_threads)
+{
+    if (kh < 1 || kw < 1 || cin < 1 || cout < 1 || pt < 0 || pl < 0 || pt >= kh || pl >= kw || !kernel)
+        return FNN_EBADARG;
+    float *flipped = malloc((size_t)(kh * kw * cin * cout) * sizeof(float));
+    if (!flipped)
+        return FNN_ENOMEM;
+    for (int64_t ky = 0; ky < kh; ky++)
+        for (int64_t kx = 0; kx < kw; kx++)
+            for (int64_t ci = 0; ci < cin; ci++)
+                for (int64_t co = 0; co < cout; co++)
+                    flipped[((ky * kw + kx) * cout + co) * cin + ci] =
+                        kernel[(((kh - 1 - ky) * kw + (kw - 1 - kx)) * cin + ci) * cout + co];
+    int status = fnn_conv2d_small_forward_f32(batch, oh, ow, cout, kh, kw, kh - 1 - pt, kw - 1 - pl, h, w, cin, dz,
+                                              flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, n_threads);
+    free(flipped);
+    return status;
+}
