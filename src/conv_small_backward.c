@@ -49,16 +49,20 @@ static void fold(const struct cs_geom *g, int by_pixel, int lanes, int64_t lo, i
     for (int64_t tap = lo; tap < hi; tap++) {
         float *v = vacc + tap * vt;
         double *d = dacc + tap * cin * cout;
-        for (int64_t ci = 0; ci < cin; ci++)
-            for (int64_t co = 0; co < cout; co++) {
-                if (by_pixel) {
+        for (int64_t ci = 0; ci < cin; ci++) {
+            if (by_pixel) {
+                for (int64_t co = 0; co < cout; co++) {
                     const float *l = v + (ci * cout + co) * lanes;
                     for (int j = 0; j < lanes; j++)
                         d[ci * cout + co] += l[j];
-                } else {
-                    d[ci * cout + co] += v[(ci * blocks + co / lanes) * lanes + co % lanes];
                 }
+                continue;
             }
+            /* filter form: lane j of block b is filter b * lanes + j, so vacc's rows are the filters in order */
+            const float *l = v + ci * blocks * lanes;
+            for (int64_t co = 0; co < cout; co++)
+                d[ci * cout + co] += l[co];
+        }
         memset(v, 0, (size_t)vt * sizeof(float));
     }
 }
