@@ -262,10 +262,9 @@ class Conv2D(Layer, _Activated):
             self._activation_grad(self._z, self._y, dy, dz)
         dz = dz.reshape((x.shape[0],) + self.output_shape)
         pt, pl = self._geom[4], self._geom[5]
-        if self.trainable:
-            _kernels.conv2d_small_backward_filter(x, dz, self.grads[0], pt, pl, accumulate, nt)
-            if self.use_bias:
-                _kernels.colsum(dz.reshape(-1, self.filters), self.grads[1], accumulate, nt)
+        if self.trainable:  # the bias gradient in the same pass (a general column sum is slow on 6 columns)
+            _kernels.conv2d_small_backward_filter(x, dz, self.grads[0], pt, pl, accumulate, nt,
+                                                  self.grads[1] if self.use_bias else None)
         elif not accumulate:
             self._zero_grads()
         if not need_dx:
