@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import fastnn
 from fastnn import _kernels, _reference
 from fastnn import layers as L
-from fastnn.layers import conv as conv_module
+from fastnn.layers import _conv_small as small_module
 from gradcheck import check_layer_gradients
 from kernel_helpers import ISA_IDS, ISAS, isa
 
@@ -209,8 +209,8 @@ def test_small_path_layer_backward_matches_the_reference(activation):
 def test_small_path_layer_matches_the_im2col_path(monkeypatch):
     x, dy = random((3, 11, 13, 3), 5), random((3, 11, 13, 6), 6)
     results = []
-    for cin_limit in (conv_module._SMALL_MAX_CIN, 0):  # 0: every layer on im2col + GEMM
-        monkeypatch.setattr(conv_module, "_SMALL_MAX_CIN", cin_limit)
+    for cin_limit in (small_module._SMALL_MAX_CIN, 0):  # 0: every layer on im2col + GEMM
+        monkeypatch.setattr(small_module, "_SMALL_MAX_CIN", cin_limit)
         fastnn.set_seed(0)
         layer = _built(L.Conv2D(6, 3, padding="same", activation="relu"), (11, 13, 3))
         assert layer._small is (cin_limit > 0)
