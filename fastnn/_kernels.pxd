@@ -185,7 +185,7 @@ cdef extern from "fnn.h" nogil:
     int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
                                              int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                              int64_t cout, const float *x, const float *dz, float *dkernel,
-                                             int accumulate, int n_threads)
+                                             float *dbias, int accumulate, int n_threads)
     int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
                                             int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                             int64_t cout, const float *dz, const float *kernel, float *dx,

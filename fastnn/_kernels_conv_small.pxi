@@ -58,17 +58,21 @@ cdef inline int check_small_backward(Py_ssize_t *xs, Py_ssize_t *ks, Py_ssize_t 
 
 def conv2d_small_backward_filter(const float[:, :, :, ::1] x, const float[:, :, :, ::1] dz,
                                  float[:, :, :, ::1] dkernel, int pt, int pl, bint accumulate=False,
-                                 int n_threads=1):
+                                 int n_threads=1, float[::1] dbias=None):
     """dkernel (+)= the kernel gradient of conv2d_small_forward for input x and pre-activation gradient dz
-    (batch, oh, ow, filters)."""
+    (batch, oh, ow, filters); dbias, when given, (+)= the bias gradient (dz summed over batch and pixels)."""
     check_small_backward(x.shape, dkernel.shape, dz.shape, pt, pl, "conv2d_small_backward_filter")
+    if dbias is not None and dbias.shape[0] != dkernel.shape[3]:
+        raise ValueError(f"conv2d_small_backward_filter: dbias must have length {dkernel.shape[3]}, "
+                         f"got {dbias.shape[0]}")
     cdef const float *xp = &x[0, 0, 0, 0] if x.shape[0] > 0 else NULL
     cdef const float *dzp = &dz[0, 0, 0, 0] if x.shape[0] > 0 else NULL
+    cdef float *dbp = &dbias[0] if dbias is not None else NULL
     cdef int status
     with nogil:
         status = fnn_conv2d_small_backward_filter_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                                                       dkernel.shape[0], dkernel.shape[1], pt, pl, dz.shape[1],
-                                                      dz.shape[2], dz.shape[3], xp, dzp, &dkernel[0, 0, 0, 0],
+                                                      dz.shape[2], dz.shape[3], xp, dzp, &dkernel[0, 0, 0, 0], dbp,
                                                       accumulate, n_threads)
     if status != FNN_OK:
         check(status, f"conv2d_small_backward_filter of x {shape4(x.shape)} and dz {shape4(dz.shape)}")

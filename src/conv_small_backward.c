@@ -49,33 +49,39 @@ static void fold(const struct cs_geom *g, int by_pixel, int lanes, int64_t lo, i
     for (int64_t tap = lo; tap < hi; tap++) {
         float *v = vacc + tap * vt;
         double *d = dacc + tap * cin * cout;
-        for (int64_t ci = 0; ci < cin; ci++)
-            for (int64_t co = 0; co < cout; co++) {
-                if (by_pixel) {
+        for (int64_t ci = 0; ci < cin; ci++) {
+            if (by_pixel) {
+                for (int64_t co = 0; co < cout; co++) {
                     const float *l = v + (ci * cout + co) * lanes;
                     for (int j = 0; j < lanes; j++)
                         d[ci * cout + co] += l[j];
-                } else {
-                    d[ci * cout + co] += v[(ci * blocks + co / lanes) * lanes + co % lanes];
                 }
+                continue;
             }
+            /* filter form: lane j of block b is filter b * lanes + j, so vacc's rows are the filters in order */
+            const float *l = v + ci * blocks * lanes;
+            for (int64_t co = 0; co < cout; co++)
+                d[ci * cout + co] += l[co];
+        }
         memset(v, 0, (size_t)vt * sizeof(float));
     }
 }
 
 struct dw_job {
     const struct cs_kernels *ks;
-    const struct cs_geom *g;
-    const float *x, *dz;
-    float *dkernel, *ws, *vacc;
-    double *dacc;
-    int64_t batch, h, w, pt, pl, hp, per_thread, vt;
+    const struct cs_geom *g, *g_ones;
+    const float *x, *dz, *ones;
+    float *dkernel, *dbias, *ws, *vacc, *vacc_bias;
+    double *dacc, *dacc_bias;
+    int64_t batch, h, w, pt, pl, hp, per_thread, vt, vt_bias;
     int accumulate, by_pixel;
 };
 
-/* The gradient of taps [lo, hi) over the whole batch, on thread t's copies. */
+/* The gradient of taps [lo, hi) over the whole batch, on thread t's copies; the thread of tap 0 also sums the
+ * bias gradient, as the gradient of a one-channel 1 x 1 kernel over an image of ones. */
 static void dw_taps(const struct dw_job *j, int t, int64_t lo, int64_t hi)
 {
+    const int bias = j->dbias && lo == 0 && lo < hi;
     const struct cs_geom *g = j->g;
     const int64_t cin = g->cin, cout = g->cout, oh = g->oh, ow = g->ow, kw = g->kw;
     float *xpad = j->ws + t * j->per_thread, *dzp = xpad + j->hp * g->wp * cin;
@@ -91,17 +97,26 @@ static void dw_taps(const struct dw_job *j, int t, int64_t lo, int64_t hi)
             else
                 j->ks->filter_dw(g, xpad, dzn, tap / kw, tap % kw, j->vacc + tap * j->vt);
         }
-        if (n % CS_DW_IMAGES == CS_DW_IMAGES - 1 || n == j->batch - 1)
+        if (bias && j->by_pixel)
+            j->ks->pixel_dw(j->g_ones, j->ones, dzp, 0, 0, j->vacc_bias);
+        else if (bias)
+            j->ks->filter_dw(j->g_ones, j->ones, dzn, 0, 0, j->vacc_bias);
+        if (n % CS_DW_IMAGES == CS_DW_IMAGES - 1 || n == j->batch - 1) {
             fold(g, j->by_pixel, j->ks->lanes, lo, hi, j->vt, j->vacc, j->dacc);
+            if (bias)
+                fold(j->g_ones, j->by_pixel, j->ks->lanes, 0, 1, j->vt_bias, j->vacc_bias, j->dacc_bias);
+        }
     }
     for (int64_t i = lo * cin * cout; i < hi * cin * cout; i++)
         j->dkernel[i] = j->accumulate ? j->dkernel[i] + (float)j->dacc[i] : (float)j->dacc[i];
+    for (int64_t co = 0; bias && co < cout; co++)
+        j->dbias[co] = j->accumulate ? j->dbias[co] + (float)j->dacc_bias[co] : (float)j->dacc_bias[co];
 }
 
 int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
                                          int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                          int64_t cout, const float *x, const float *dz, float *dkernel,
-                                         int accumulate, int n_threads)
+                                         float *dbias, int accumulate, int n_threads)
 {
     if (batch < 0 || h < 1 || w < 1 || cin < 1 || kh < 1 || kw < 1 || pt < 0 || pl < 0 || oh < 1 || ow < 1 ||
         cout < 1)
@@ -120,16 +135,24 @@ int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, in
     if (nt > taps)
         nt = (int)taps;
     const int64_t per_thread = hp * wp * cin + (by_pixel ? cout * oh * wq : 0);
-    float *ws = calloc((size_t)(nt * per_thread + taps * vt), sizeof(float));
-    double *dacc = calloc((size_t)(taps * cin * cout), sizeof(double));
+    /* the bias pseudo-tap: a one-channel image of ones (oh rows of wp) and its lane sums */
+    struct cs_geom g_ones = g;
+    g_ones.cin = 1;
+    g_ones.plane = oh * wp;
+    const int64_t vt_bias = (by_pixel ? cout : blocks) * lanes, ones_size = dbias ? oh * wp + vt_bias : 0;
+    float *ws = calloc((size_t)(nt * per_thread + taps * vt + ones_size), sizeof(float));
+    double *dacc = calloc((size_t)(taps * cin * cout + cout), sizeof(double));
     if (!ws || !dacc) {
         free(ws);
         free(dacc);
         return FNN_ENOMEM;
     }
-    float *vacc = ws + nt * per_thread;
-    struct dw_job job = {ks, &g, x, dz, dkernel, ws, vacc, dacc, batch, h, w, pt, pl, hp, per_thread, vt,
-                         accumulate, by_pixel};
+    float *vacc = ws + nt * per_thread, *ones = vacc + taps * vt, *vacc_bias = ones + oh * wp;
+    for (int64_t i = 0; dbias && i < oh * wp; i++)
+        ones[i] = 1.0f;
+    struct dw_job job = {ks, &g, &g_ones, x, dz, ones, dkernel, dbias, ws, vacc, vacc_bias, dacc,
+                         dacc + taps * cin * cout, batch, h, w, pt, pl, hp, per_thread, vt, vt_bias, accumulate,
+                         by_pixel};
     if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
         unsigned fpu = fnn_fpu_enter();
         dw_taps(&job, 0, 0, taps);

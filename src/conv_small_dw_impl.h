@@ -9,20 +9,30 @@
 INLINE void pixel_dw_block(const struct cs_geom *g, const float *xpad, const float *dzp, int64_t ky, int64_t kx,
                            int64_t ci, int64_t co0, float *vacc, const int CO)
 {
-    cs_vf acc[CS_PIXEL_MAX_COUT];
+    /* two sets of sums (even and odd vectors of a row): twice the independent FMA chains */
+    cs_vf acc[2][CS_PIXEL_MAX_COUT];
     float *out = vacc + (ci * g->cout + co0) * CS_LANES;
-    for (int co = 0; co < CO; co++)
-        acc[co] = cs_load(out + co * CS_LANES);
+    for (int co = 0; co < CO; co++) {
+        acc[0][co] = cs_load(out + co * CS_LANES);
+        acc[1][co] = (cs_vf){0};
+    }
     const int64_t nv = g->wq / CS_LANES, dplane = g->oh * g->wq;
     const float *xrow = xpad + ci * g->plane + ky * g->wp + kx, *drow = dzp + co0 * dplane;
     for (int64_t oy = 0; oy < g->oh; oy++, xrow += g->wp, drow += g->wq)
-        for (int64_t v = 0; v < nv; v++) {
-            cs_vf xv = cs_load(xrow + v * CS_LANES);
+        for (int64_t v = 0; v < nv; v += 2) {
+            cs_vf x0 = cs_load(xrow + v * CS_LANES);
             for (int co = 0; co < CO; co++)
-                acc[co] += xv * cs_load(drow + co * dplane + v * CS_LANES);
+                acc[0][co] += x0 * cs_load(drow + co * dplane + v * CS_LANES);
+            if (v + 1 == nv)
+                break;
+            cs_vf x1 = cs_load(xrow + (v + 1) * CS_LANES);
+            for (int co = 0; co < CO; co++)
+                acc[1][co] += x1 * cs_load(drow + co * dplane + (v + 1) * CS_LANES);
         }
-    for (int co = 0; co < CO; co++)
-        memcpy(out + co * CS_LANES, &acc[co], sizeof acc[co]);
+    for (int co = 0; co < CO; co++) {
+        cs_vf total = acc[0][co] + acc[1][co];
+        memcpy(out + co * CS_LANES, &total, sizeof total);
+    }
 }
 
 #define CS_PIXEL_DW_CASE(co)                                                                                       \

@@ -338,12 +338,12 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
                                  float *pooled, int32_t *argmax, int n_threads);
 /* Its backward passes, for the same shapes: dkernel (kh, kw, cin, cout) = (accumulate ? dkernel : 0) + sum over
  * the batch of x * dz (dz the gradient of the pre-activation output, (batch, oh, ow, cout); double sums of
- * per-image float sums); dx (batch, h, w, cin) = the gradient of the input, overwritten (pt < kh, pl < kw).
- * Both the same bits for any n_threads. */
+ * per-image float sums), and the same for dbias (cout) = the sum of dz when dbias is not NULL; dx (batch, h,
+ * w, cin) = the gradient of the input, overwritten (pt < kh, pl < kw). The same bits for any n_threads. */
 int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
                                          int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                          int64_t cout, const float *x, const float *dz, float *dkernel,
-                                         int accumulate, int n_threads);
+                                         float *dbias, int accumulate, int n_threads);
 int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int64_t cin, int64_t kh,
                                         int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout,
                                         const float *dz, const float *kernel, float *dx, int n_threads);

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import fastnn
 from fastnn import _kernels, _reference
 from fastnn import layers as L
-from fastnn.layers import conv as conv_module
+from fastnn.layers import _conv_small as small_module
 from gradcheck import check_layer_gradients
 from kernel_helpers import ISA_IDS, ISAS, isa
 
@@ -90,13 +90,15 @@ def test_backward_matches_the_direct_loops(isa_index, case, accumulate, seed):
     xs, ks, pads, grid = case
     x, kernel, dz = random(xs, seed), random(ks, seed + 1), random((xs[0],) + grid + (ks[3],), seed + 2)
     dx_ref, dk_ref = _reference.conv2d_stride1_backward(x, kernel, dz, pads)
-    start = random(ks, seed + 3)
-    dk = start.copy()
+    start, start_bias = random(ks, seed + 3), random((ks[3],), seed + 4)
+    dk, db = start.copy(), start_bias.copy()
     dx = np.full(xs, np.nan, np.float32)
     with isa(isa_index):
-        _kernels.conv2d_small_backward_filter(x, dz, dk, *pads, accumulate)
+        _kernels.conv2d_small_backward_filter(x, dz, dk, *pads, accumulate, 1, db)
         _kernels.conv2d_small_backward_input(dz, kernel, dx, *pads)
     np.testing.assert_allclose(dk, dk_ref + (start if accumulate else 0), rtol=1e-4, atol=1e-4)
+    db_ref = dz.astype(np.float64).sum(axis=(0, 1, 2))
+    np.testing.assert_allclose(db, db_ref + (start_bias if accumulate else 0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-4)
 
 
@@ -112,11 +114,11 @@ def test_one_and_two_threads_give_the_same_bits(isa_index, xs, ks, same):
     results = []
     with isa(isa_index):
         for nt in (1, 2):
-            dk, dx = np.empty(ks, np.float32), np.empty(xs, np.float32)
-            _kernels.conv2d_small_backward_filter(x, dz, dk, *pads, False, nt)
+            dk, db, dx = np.empty(ks, np.float32), np.empty(ks[3], np.float32), np.empty(xs, np.float32)
+            _kernels.conv2d_small_backward_filter(x, dz, dk, *pads, False, nt, db)
             _kernels.conv2d_small_backward_input(dz, kernel, dx, *pads, nt)
             results.append([*_forward(x, kernel, bias, pads, grid, 1, True, nt),
-                            _forward(x, kernel, bias, pads, grid, 1, True, nt, full=False)[1], dk, dx])
+                            _forward(x, kernel, bias, pads, grid, 1, True, nt, full=False)[1], dk, db, dx])
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
 
@@ -143,6 +145,9 @@ def test_bad_shapes_and_activations_are_rejected():
                                       pooled=np.empty((2, 0, 3, 4), np.float32))
     with pytest.raises(ValueError, match="do not fit"):
         _kernels.conv2d_small_backward_filter(x, random((2, 6, 6, 5), 2), np.empty((3, 3, 3, 4), np.float32), 0, 0)
+    with pytest.raises(ValueError, match="dbias must have length 4"):
+        _kernels.conv2d_small_backward_filter(x, random((2, 6, 6, 4), 2), np.empty((3, 3, 3, 4), np.float32), 0, 0,
+                                              dbias=np.empty(5, np.float32))
     with pytest.raises(ValueError, match="do not fit"):
         _kernels.conv2d_small_backward_input(random((2, 6, 6, 4), 2), kernel, np.empty((2, 8, 8, 3), np.float32),
                                              3, 0)
@@ -204,8 +209,8 @@ def test_small_path_layer_backward_matches_the_reference(activation):
 def test_small_path_layer_matches_the_im2col_path(monkeypatch):
     x, dy = random((3, 11, 13, 3), 5), random((3, 11, 13, 6), 6)
     results = []
-    for cin_limit in (conv_module._SMALL_MAX_CIN, 0):  # 0: every layer on im2col + GEMM
-        monkeypatch.setattr(conv_module, "_SMALL_MAX_CIN", cin_limit)
+    for cin_limit in (small_module._SMALL_MAX_CIN, 0):  # 0: every layer on im2col + GEMM
+        monkeypatch.setattr(small_module, "_SMALL_MAX_CIN", cin_limit)
         fastnn.set_seed(0)
         layer = _built(L.Conv2D(6, 3, padding="same", activation="relu"), (11, 13, 3))
         assert layer._small is (cin_limit > 0)

@@ -10,6 +10,7 @@ matrix is built.
 import numpy as np
 
 from .. import _kernels, activations, initializers
+from ._conv_small import SmallChannelConv, takes_small_path
 from .base import Layer, ParamSpec
 from .core import _Activated
 
@@ -23,11 +24,6 @@ _CHUNK_UNIT = 24
 # rows high) and per-tap steps lose to building the columns: measured on one thread, B64, layer forward+backward
 # 0.4-0.75x at 1-6 channels, 1.0x at 8, 1.1-1.3x at 12, 1.2-1.4x at 16.
 _IMPLICIT_MIN_CHANNELS = 12
-# The direct small-channel kernel (src/conv_small.c) beats im2col + GEMM up to these channel counts (lenet:
-# 1 -> 6 and 6 -> 16 filters of 5x5 ran 2.5x and 1.3x faster; 3 -> 32 filters of 3x3 ran 1.15x slower).
-_SMALL_MAX_CIN = 8
-_SMALL_MAX_FILTERS = 16
-_SMALL_ACTS = tuple(activations.code(a) for a in ("linear", "relu", "leaky_relu"))  # fused in its epilogue
 
 
 def _pair(value, what, layer):
@@ -102,7 +98,7 @@ def _contiguous_input(layer, x):
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-class Conv2D(Layer, _Activated):
+class Conv2D(Layer, _Activated, SmallChannelConv):
     """2-D convolution over NHWC images: ``y = activation(conv(x, kernel) + bias)``.
 
     Parameters
@@ -164,8 +160,7 @@ class Conv2D(Layer, _Activated):
         self._chunk = max(1, _WORKSPACE_BYTES // (4 * self._k))
         self._implicit = (not self._direct and self.strides == (1, 1)
                           and self.input_shape[2] >= _IMPLICIT_MIN_CHANNELS)
-        self._small = (not self._direct and self.strides == (1, 1) and self.dilation_rate == (1, 1)
-                       and self.input_shape[2] <= _SMALL_MAX_CIN and self.filters <= _SMALL_MAX_FILTERS)
+        self._small = not self._direct and takes_small_path(self)
 
     def param_specs(self):
         (kh, kw), c_in = self.kernel_size, self.input_shape[2]
@@ -219,71 +214,6 @@ class Conv2D(Layer, _Activated):
             self._activate(z, y)
         self._x, self._z, self._y = x, (None if fuse else z), y
         return y.reshape((n,) + self.output_shape)
-
-    # ---- few channels: the direct kernel of src/conv_small.c --------------------------------------------------
-    def _small_forward(self, x):
-        act = self._act
-        kact = act if act in _SMALL_ACTS and not self.emit_logits else 0
-        post = not self.emit_logits and kact != act  # an activation the kernel does not fuse
-        y = self._buffer("y", (x.shape[0],) + self.output_shape)
-        z = self._buffer("z", y.shape) if post and activations.needs_preactivation(act) else y
-        self._small_call(x, z, kact)
-        if post:
-            self._activate(z.reshape(-1, self.filters), y.reshape(-1, self.filters))
-        rows = (-1, self.filters)
-        self._x, self._z, self._y, self._cols = x, (z.reshape(rows) if post else None), y.reshape(rows), None
-        return y
-
-    def _small_call(self, x, y, act, pooled=None, argmax=None):
-        g = self._geom  # positional arguments: keywords cost a few hundred ns a call at batch 1
-        _kernels.conv2d_small_forward(x, self.weights[0], y, g[4], g[5], g[8], g[9],
-                                      self.weights[1] if self.use_bias else None, act, self._alpha, pooled, argmax,
-                                      _threads())
-
-    def can_fuse_pool(self, pool):
-        """Whether this layer and `pool` (the next layer) may run forward as one kernel call."""
-        return (self._small and self._act in _SMALL_ACTS and not self.emit_logits and pool.pool_size == (2, 2)
-                and pool.strides == (2, 2) and pool.padding == "valid" and pool.input_shape == self.output_shape)
-
-    def forward_pooled(self, x, keep, pool):
-        """The forward pass of this layer and of the 2x2 MaxPool2D `pool` after it (`can_fuse_pool`) in one
-        kernel call. keep: write what both backward passes need (this layer's output, the pool's argmax);
-        else (inference) the full-resolution map is never written and neither layer can run backward."""
-        x = _contiguous_input(self, x)
-        n = x.shape[0]
-        pooled = pool._buffer("y", (n,) + pool.output_shape)
-        if not keep:
-            self._small_call(x, None, self._act, pooled)
-            self._x = self._z = self._y = self._cols = pool._x = pool._argmax = None
-            return pooled
-        y = self._buffer("y", (n,) + self.output_shape)
-        argmax = pool._buffer("argmax", pooled.shape, np.int32)
-        self._small_call(x, y, self._act, pooled, argmax)
-        self._x, self._z, self._y, self._cols = x, None, y.reshape(-1, self.filters), None
-        pool._x, pool._argmax = y, argmax
-        return pooled
-
-    def _small_backward(self, grad_out, need_dx, accumulate):
-        x, nt = self._x, _threads()
-        dy = np.ascontiguousarray(grad_out, dtype=np.float32).reshape(-1, self.filters)
-        if self.emit_logits or self._act == 0:
-            dz = dy
-        else:
-            dz = self._buffer("dz", dy.shape)
-            self._activation_grad(self._z, self._y, dy, dz)
-        dz = dz.reshape((x.shape[0],) + self.output_shape)
-        pt, pl = self._geom[4], self._geom[5]
-        if self.trainable:
-            _kernels.conv2d_small_backward_filter(x, dz, self.grads[0], pt, pl, accumulate, nt)
-            if self.use_bias:
-                _kernels.colsum(dz.reshape(-1, self.filters), self.grads[1], accumulate, nt)
-        elif not accumulate:
-            self._zero_grads()
-        if not need_dx:
-            return None
-        dx = self._buffer("dx", x.shape)
-        _kernels.conv2d_small_backward_input(dz, self.weights[0], dx, pt, pl, nt)
-        return dx
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
         if self._small:

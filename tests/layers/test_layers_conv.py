@@ -9,6 +9,7 @@ import pytest
 import fastnn
 from fastnn import layers as L
 from fastnn._arena import Arena
+from fastnn.layers import _conv_small as small_module
 from fastnn.layers import conv as conv_module
 from gradcheck import check_layer_gradients
 
@@ -99,7 +100,7 @@ def test_conv2d_chunked_columns_give_the_same_result(monkeypatch):
     x = np.random.default_rng(5).standard_normal((3, 7, 6, 3)).astype(np.float32)
     dy = np.random.default_rng(6).standard_normal((3, 7, 6, 4)).astype(np.float32)
     results = []
-    monkeypatch.setattr(conv_module, "_SMALL_MAX_CIN", 0)  # the im2col path, not the small-channel kernel
+    monkeypatch.setattr(small_module, "_SMALL_MAX_CIN", 0)  # the im2col path, not the small-channel kernel
     for workspace in (conv_module._WORKSPACE_BYTES, 4 * 27 * 5):  # 5 rows per chunk: chunks straddle images
         monkeypatch.setattr(conv_module, "_WORKSPACE_BYTES", workspace)
         fastnn.set_seed(0)
