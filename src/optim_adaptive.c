@@ -299,7 +299,7 @@ INLINE void sgd_rule(const sgd_args *a, const float *restrict g, float *restrict
 
 /* sgd_rule on `count` elements from g (or ai * g with `outer`), p and vel (NULL without momentum). */
 INLINE void sgd_rule_variants(const sgd_args *a, const float *g, float *p, float *vel, int64_t count, float scale,
-                           float ai, int outer, int fused, int plain)
+                              float ai, int outer, int fused, int plain)
 {
     if (!vel)
         sgd_rule(a, g, p, NULL, count, scale, 0, 0, ai, outer, fused, plain);
