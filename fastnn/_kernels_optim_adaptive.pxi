@@ -1,4 +1,4 @@
-# Optimizer updates over spans of the flat parameter arena, and segment norms (src/optim_adaptive.c,
+# Optimizer updates over spans of the flat parameter arena, and segment norms (src/optim_adaptive.c, optim_sgd.c,
 # src/grad_clip.c). An ArenaUpdate binds an optimizer's arrays once, so a training step passes only scalars: no
 # buffer is acquired and nothing is allocated per step.
 
@@ -138,7 +138,7 @@ def sq_norms(const int64_t[::1] offsets, const int64_t[::1] sizes, const float[:
 
 
 cdef class GemmSgd:
-    """SGD on one weight matrix fed straight by its gradient GEMM (src/optim_adaptive.c, fnn_gemm_sgd_f32).
+    """SGD on one weight matrix fed straight by its gradient GEMM (src/optim_sgd.c, fnn_gemm_sgd_f32).
 
     Parameters
     ----------

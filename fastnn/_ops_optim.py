@@ -1,4 +1,4 @@
-"""Optimizer updates (src/optim_adaptive.c): the validated verbs of fastnn.ops (see its docstring)."""
+"""Optimizer updates (src/optim_adaptive.c, src/optim_sgd.c): the validated verbs of fastnn.ops (see its docstring)."""
 import numpy as np
 
 from . import _kernels

@@ -149,3 +149,48 @@ def test_gemm_sgd_keeps_signed_zeros_and_underflow_bitwise(isa_index, k):
         _kernels.GemmSgd(p2, v2).step(x, dz, 0.01, 0.9, False, 0.0, 0.0, 1)
     np.testing.assert_array_equal(p1.view(np.uint32), p2.view(np.uint32))
     np.testing.assert_array_equal(v1.view(np.uint32), v2.view(np.uint32))
+
+
+def _c_rule(p, v, g, lr, momentum, nesterov, weight_decay):
+    """fnn_sgd_decay_clip_f32's arithmetic (scale 1, no clipping), op for op in float32."""
+    f = np.float32
+    with np.errstate(invalid="ignore"):
+        w = p - p * f(weight_decay) * f(lr)
+    if not momentum:
+        return w - g * f(lr), v
+    vi = v * f(momentum) - g * f(lr)
+    return (w + (vi * f(momentum) - g * f(lr)) if nesterov else w + vi), vi
+
+
+@pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
+@pytest.mark.parametrize("momentum, nesterov, weight_decay", [(0.9, False, 0.0), (0.8, True, 0.0), (0.0, False, 0.0),
+                                                              (0.9, False, 0.01)])
+def test_sgd_rule_is_exact_on_special_values(isa_index, momentum, nesterov, weight_decay):
+    """Without decay or clipping the kernels leave that arithmetic out; the bits (signed zeros, infinities, NaN
+    positions) stay those of the full rule, through the arena update and the batch-1 fused update."""
+    special = np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 3e-3], np.float32)
+    rng = np.random.default_rng(4)
+    p0 = rng.choice(special, (9, 33))
+    v0 = rng.choice(np.array([0.0, -0.0, 0.5, -0.25], np.float32), (9, 33)) if momentum else None
+    a = rng.choice(np.array([0.0, -0.0, 1.0, -3.0], np.float32), (1, 9))
+    b = rng.choice(np.array([0.0, -0.0, 2.0, -0.5], np.float32), (1, 33))
+    g = a.T * b + np.float32(0.0)  # one rounding, as the fused multiply-add onto zero
+    want_p, want_v = _c_rule(p0, None if v0 is None else v0.copy(), g, 0.01, momentum, nesterov, weight_decay)
+
+    def same(got, want):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        np.testing.assert_array_equal(got[ok].view(np.uint32), want[ok].view(np.uint32))
+
+    with isa(isa_index):
+        p1, v1 = p0.copy(), None if v0 is None else v0.copy()
+        _kernels.GemmSgd(p1, v1).step(a, b, 0.01, momentum, nesterov, weight_decay, 0.0, 1)
+        p2, v2 = p0.copy(), None if v0 is None else v0.copy()
+        update = _kernels.ArenaUpdate(np.array([0], np.int64), np.array([p2.size], np.int64),
+                                      np.ones(1, np.float32), np.zeros(1), g.reshape(-1), p2.reshape(-1),
+                                      () if v2 is None else (v2.reshape(-1),))
+        update.sgd(False, 0.01, momentum, nesterov, weight_decay, 0.0, 1)
+    for got_p, got_v in ((p1, v1), (p2, v2)):
+        same(got_p, want_p)
+        if momentum:
+            same(got_v, want_v)
