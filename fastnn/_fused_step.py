@@ -31,7 +31,7 @@ class FusedStep:
 
     def __init__(self, model, fused):
         arena, opt = model._arena, model.optimizer
-        velocity = opt._arrays(arena.params.shape[0]).get("velocity")
+        velocity = opt._arrays(arena.params.shape[0]).get("velocity") if opt.momentum > 0.0 else None
         self.key = _key(model)
         self.args = [0.0, 0.0, False, 0.0, 0.0]
         self.sinks = []

@@ -49,7 +49,7 @@ class Optimizer:
             raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm can be set, got {given}")
         self.iterations = 0
         self._state, self._state_size, self._restored = {}, None, False
-        self._kernel, self._bound = None, (None, None, None)
+        self._kernel, self._bound, self._bound_names = None, (None, None, None), ()
 
     # ---- learning rate ------------------------------------------------------------------------------------
     @property
@@ -90,7 +90,7 @@ class Optimizer:
         lr = self._learning_rate if self._schedule is None else self._scheduled(step)
         kernel = self._kernel
         if kernel is None or params is not self._bound[0] or grads is not self._bound[1] \
-                or segments is not self._bound[2]:
+                or segments is not self._bound[2] or self._state_names() != self._bound_names:
             kernel = self._bind(params, grads, segments)
         n_threads = _threads()
         clipnorm = self.clipnorm if self.global_clipnorm is None else self.global_clipnorm
@@ -109,12 +109,13 @@ class Optimizer:
                 raise ValueError(f"segments must be sorted, disjoint (offset, size) pairs inside the {n} "
                                  f"parameters; got {pairs}")
             end = offset + size
-        state = self._arrays(n)
+        state, active = self._arrays(n), self._state_names()
         self._kernel = _kernels.ArenaUpdate(np.array([o for o, _ in pairs], np.int64),
                                             np.array([s for _, s in pairs], np.int64),
                                             np.ones(len(pairs), np.float32), np.zeros(len(pairs)), grads, params,
-                                            tuple(state.get(name) for name in self._KERNEL_STATE))
-        self._bound = (params, grads, segments)
+                                            tuple(state[name] if name in active else None
+                                                  for name in self._KERNEL_STATE))
+        self._bound, self._bound_names = (params, grads, segments), active
         return self._kernel
 
     def _decay_and_clip(self):
@@ -132,13 +133,17 @@ class Optimizer:
 
     def _arrays(self, n):
         """The state arrays for an arena of n parameters, created on first use (and again if the model's size
-        changed, unless they were restored with `set_variables`, which must match)."""
+        changed, unless they were restored with `set_variables`, which must match). Arrays a changed setting no
+        longer uses are kept (unused) and come back into use if it changes back, as Keras keeps its variables."""
         if self._state_size != n:
             if self._restored:
                 raise ValueError(f"{type(self).__name__}'s restored state has {self._state_size} elements per "
                                  f"array, but the parameters have {n}")
             self._state = {name: _filled(n, self._state_initial(name)) for name in self._state_names()}
             self._state_size = n
+        for name in self._state_names():  # a setting changed between steps (momentum from 0, say) needs more
+            if name not in self._state:
+                self._state[name] = _filled(n, self._state_initial(name))
         self._restored = False
         return self._state
 

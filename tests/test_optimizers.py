@@ -277,6 +277,45 @@ def test_restored_state_continues_the_run_bit_for_bit(name):
     assert np.array_equal(p_whole, p_split)
 
 
+def _momentum_model(opt, head):
+    fastnn.set_seed(4)
+    model = fastnn.Sequential([L.Input((6,)), L.Dense(5, activation="tanh")] + head + [L.Dense(3, activation="softmax")])
+    model.compile(opt, "sparse_categorical_crossentropy")
+    return model
+
+
+# Each way a step can run: the one-call Dense plan, the fused Dense kernel update (a non-Dense layer in the
+# stack), the arena update (clipping by norm) and RMSprop's momentum buffer.
+_MOMENTUM_CASES = {"dense plan": ([], {}), "fused step": ([L.Activation("relu")], {}),
+                   "arena update": ([], {"clipnorm": 0.5})}
+
+
+@pytest.mark.parametrize("kind", ["SGD", "RMSprop"])
+@pytest.mark.parametrize("case", _MOMENTUM_CASES)
+def test_momentum_changed_between_steps_takes_effect(kind, case):
+    """Setting momentum to 0 after steps with it, or from 0 to a value, changes the rule at the next step (a
+    velocity starting from zero), as a model compiled with that momentum would step from the same weights."""
+    x = np.random.default_rng(5).standard_normal((8, 6)).astype(np.float32)
+    y = np.arange(8) % 3
+    make = getattr(O, kind)
+    for before, after in ((0.9, 0.0), (0.0, 0.9)):
+        head, kw = _MOMENTUM_CASES[case]
+        changed = _momentum_model(make(0.05, momentum=before, **kw), [type(l)(**l.get_config()) for l in head])
+        for _ in range(3):
+            changed.train_on_batch(x, y)
+        changed.optimizer.momentum = after
+        fresh = _momentum_model(make(0.05, momentum=after, **kw), [type(l)(**l.get_config()) for l in head])
+        fresh.set_weights(changed.get_weights())
+        if kind == "RMSprop":  # its squared-gradient average carries over; only the momentum buffer restarts
+            state = {k: v.copy() for k, v in changed.optimizer.variables().items()}
+            state["momentum"] = np.zeros_like(state["velocity"])
+            fresh.optimizer.set_variables({k: v for k, v in state.items() if after > 0.0 or k != "momentum"})
+        changed.train_on_batch(x, y)
+        fresh.train_on_batch(x, y)
+        for a, b in zip(changed.get_weights(), fresh.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_serialize_round_trip(name):
     opt = OPTIMIZERS[name](clipnorm=0.5)
