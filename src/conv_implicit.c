@@ -50,7 +50,7 @@ typedef struct {
     float *y;
     fnn_gemm_direct dk;
     int segmented;      /* run tiles on the AVX-512 segmented kernel (else direct-kernel calls chained) */
-    const float *zeros; /* c zeros: the A rows of a tap in the top/bottom padding */
+    const float *zeros; /* kw * c zeros: the A rows of a tap in the top/bottom padding */
 } fwd_problem;
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -143,26 +143,28 @@ static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t o
     }
 }
 
-/* Output pixels [ox0, ox0 + count) of a row whose windows lie inside the image width: tap after tap. */
+/* Output pixels [ox0, ox0 + count) of a row whose windows lie inside the image width: tap after tap. Without
+ * column dilation a kernel row's taps read kw * c consecutive floats per pixel (the (kx, ch) order of the
+ * columns), so they run as one segment per kernel row. */
 static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow,
                           fnn_conv_seg *seg)
 {
     const geom *g = &p->g;
-    int64_t taps = g->kh * g->kw;
-    for (int64_t t = 0; t < taps; t++) {
-        int64_t ky = t / g->kw, kx = t % g->kw, iy = oy - g->pt + ky * g->dh;
+    int64_t per_row = g->dw == 1 ? 1 : g->kw, n_seg = g->kh * per_row, kc = g->kw * g->c / per_row;
+    for (int64_t s = 0; s < n_seg; s++) {
+        int64_t ky = s / per_row, kx = s % per_row, iy = oy - g->pt + ky * g->dh;
         int inside = iy >= 0 && iy < g->h;
-        seg[t].a = inside ? p->x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c : p->zeros;
-        seg[t].rs_a = inside ? g->c : 0;
-        seg[t].kc = g->c;
+        seg[s].a = inside ? p->x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c : p->zeros;
+        seg[s].rs_a = inside ? g->c : 0;
+        seg[s].kc = kc;
     }
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
         int64_t nr = min64(p->dk.nr, g->f - j);
         float *c = yrow + ox0 * g->f + j;
-        for (int64_t t = 0; t < taps; t++)
-            seg[t].b = p->kernel + t * g->c * g->f + j;
+        for (int64_t s = 0; s < n_seg; s++)
+            seg[s].b = p->kernel + s * kc * g->f + j;
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
-        tile_chain(p->segmented, &p->dk, taps, seg, 1, g->f, c, g->f, count, nr, &ep);
+        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep);
         finish_tile(p, c, g->f, count, nr);
     }
 }
@@ -210,7 +212,7 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
     /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle. */
     int64_t block = max64(1, min64(p.dk.mr, rows / (4 * nt))), n_blocks = (rows + block - 1) / block;
-    float *zeros = calloc((size_t)g->c, sizeof(float));
+    float *zeros = calloc((size_t)(g->kw * g->c), sizeof(float));
     float *buf = malloc((size_t)(per_thread * nt) * sizeof(float));
     fnn_conv_seg *segs = malloc((size_t)(g->kh * g->kw * nt) * sizeof(fnn_conv_seg));
     if (!zeros || !buf || !segs) {
