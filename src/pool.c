@@ -94,16 +94,15 @@ static void max_row_values(const struct pool_geom *g, int64_t row, const float *
     for (int64_t ox = 0; ox < g->ow; ox++) {
         float *restrict best = y + (row * g->ow + ox) * c;
         if (rows_inside && ox >= inner_lo && ox < inner_hi) {
-            const float *restrict v0 = img + ty * ld + (ox * g->sw - g->pl) * c;
-            for (int64_t ch = 0; ch < c; ch++) {
-                float b = v0[ch];
-                for (int64_t ky = 0; ky < ph; ky++)
-                    for (int64_t kx = 0; kx < pw; kx++) {
-                        float v = v0[ky * ld + kx * c + ch];
-                        b = v > b ? v : b;
-                    }
-                best[ch] = b;
-            }
+            const float *v0 = img + ty * ld + (ox * g->sw - g->pl) * c;
+            /* channels innermost: contiguous, so the compiler vectorises each tap's comparison */
+            memcpy(best, v0, (size_t)c * sizeof(float));
+            for (int64_t ky = 0; ky < ph; ky++)
+                for (int64_t kx = 0; kx < pw; kx++) {
+                    const float *restrict v = v0 + ky * ld + kx * c;
+                    for (int64_t ch = 0; ch < c; ch++)
+                        best[ch] = v[ch] > best[ch] ? v[ch] : best[ch];
+                }
             continue;
         }
         int64_t y0, y1, x0, x1;
