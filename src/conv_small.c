@@ -12,9 +12,6 @@
 #include <string.h>
 
 #include "conv_small.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define CS_PARALLEL_MIN_MACS 262144 /* below this many multiply-adds, one thread */
 
@@ -60,8 +57,9 @@ struct cs_job {
 };
 
 /* Work items [lo, hi) (image, pair of output rows) on thread t's padded copy. */
-static void run_items(const struct cs_job *j, int t, int64_t lo, int64_t hi)
+static void run_items(void *ctx, int t, int64_t lo, int64_t hi)
 {
+    const struct cs_job *j = ctx;
     const struct cs_geom *g = j->g;
     float *xpad = j->ws + t * j->pad_size;
     int64_t copied = -1;
@@ -131,23 +129,7 @@ int fnn_conv2d_small_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t ci
     }
     struct cs_job job = {ks, &g, x, wk, bk, y, pooled, ws, argmax, h, w, pt, pl, hp, groups, items, h * w * cin,
                          oh * ow * cout, (oh / 2) * (ow / 2) * cout, pad_size, by_pixel};
-    if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
-        unsigned fpu = fnn_fpu_enter();
-        run_items(&job, 0, 0, items);
-        fnn_fpu_leave(fpu);
-    } else {
-#pragma omp parallel num_threads(nt)
-        {
-            unsigned fpu = fnn_fpu_enter();
-            int t = 0, parts = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            parts = omp_get_num_threads();
-#endif
-            run_items(&job, t, items * t / parts, items * (t + 1) / parts);
-            fnn_fpu_leave(fpu);
-        }
-    }
+    fnn_parallel_ranges(nt, items, run_items, &job);
     free(ws);
     return FNN_OK;
 }

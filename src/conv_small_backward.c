@@ -13,9 +13,6 @@
 #include <string.h>
 
 #include "conv_small.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define CS_DW_IMAGES 16
 #define CS_DW_PARALLEL_MIN_MACS 262144
@@ -79,8 +76,9 @@ struct dw_job {
 
 /* The gradient of taps [lo, hi) over the whole batch, on thread t's copies; the thread of tap 0 also sums the
  * bias gradient, as the gradient of a one-channel 1 x 1 kernel over an image of ones. */
-static void dw_taps(const struct dw_job *j, int t, int64_t lo, int64_t hi)
+static void dw_taps(void *ctx, int t, int64_t lo, int64_t hi)
 {
+    const struct dw_job *j = ctx;
     const int bias = j->dbias && lo == 0 && lo < hi;
     const struct cs_geom *g = j->g;
     const int64_t cin = g->cin, cout = g->cout, oh = g->oh, ow = g->ow, kw = g->kw;
@@ -153,23 +151,7 @@ int fnn_conv2d_small_backward_filter_f32(int64_t batch, int64_t h, int64_t w, in
     struct dw_job job = {ks, &g, &g_ones, x, dz, ones, dkernel, dbias, ws, vacc, vacc_bias, dacc,
                          dacc + taps * cin * cout, batch, h, w, pt, pl, hp, per_thread, vt, vt_bias, accumulate,
                          by_pixel};
-    if (nt == 1) { /* no parallel region: entering one costs about a microsecond, a lot at batch 1 */
-        unsigned fpu = fnn_fpu_enter();
-        dw_taps(&job, 0, 0, taps);
-        fnn_fpu_leave(fpu);
-    } else {
-#pragma omp parallel num_threads(nt)
-        {
-            unsigned fpu = fnn_fpu_enter();
-            int t = 0, parts = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            parts = omp_get_num_threads();
-#endif
-            dw_taps(&job, t, taps * t / parts, taps * (t + 1) / parts);
-            fnn_fpu_leave(fpu);
-        }
-    }
+    fnn_parallel_ranges(nt, taps, dw_taps, &job);
     free(ws);
     free(dacc);
     return FNN_OK;

@@ -39,6 +39,11 @@ void fnn_omp_set_threads(int n);      /* omp_set_num_threads(n) */
  * OpenMP region's threads do this so denormals never slow a backward pass, whatever the thread count. */
 unsigned fnn_fpu_enter(void);
 void fnn_fpu_leave(unsigned saved);
+/* Runs fn(ctx, t, lo, hi) on a team of up to nt threads, thread t taking items [total t / team,
+ * total (t + 1) / team) of `total`, each with fnn_fpu_enter's mode; nt <= 1 runs on the calling thread with no
+ * parallel region at all (entering one costs about a microsecond, a lot at batch 1). */
+typedef void (*fnn_range_fn)(void *ctx, int t, int64_t lo, int64_t hi);
+void fnn_parallel_ranges(int nt, int64_t total, fnn_range_fn fn, void *ctx);
 
 /* ---- gemm.c: C = op(A) @ op(B) [+ C] [+ bias], then activation -----------------------------------
  * op(A) is m x k (A stored k x m when trans_a), op(B) is k x n (B stored n x k when trans_b).

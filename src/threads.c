@@ -47,3 +47,24 @@ void fnn_fpu_leave(unsigned saved)
     (void)saved;
 #endif
 }
+
+void fnn_parallel_ranges(int nt, int64_t total, fnn_range_fn fn, void *ctx)
+{
+    if (nt <= 1) {
+        unsigned fpu = fnn_fpu_enter();
+        fn(ctx, 0, 0, total);
+        fnn_fpu_leave(fpu);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        unsigned fpu = fnn_fpu_enter();
+        int t = 0, parts = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        parts = omp_get_num_threads();
+#endif
+        fn(ctx, t, total * t / parts, total * (t + 1) / parts);
+        fnn_fpu_leave(fpu);
+    }
+}
