@@ -57,27 +57,6 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
 
-static const fnn_gemm_kernels *kernels_for(int isa)
-{
-    switch (isa) {
-    case FNN_ISA_AVX512: return &fnn_gemm_kernels_avx512;
-    case FNN_ISA_AVX2: return &fnn_gemm_kernels_avx2;
-    default: return &fnn_gemm_kernels_generic;
-    }
-}
-
-/* The direct kernel wasting the fewest columns on n (ties: the wider), as the GEMM fits its direct path. */
-static fnn_gemm_direct fit_width(const fnn_gemm_kernels *kr, int64_t n)
-{
-    if (n <= kr->direct[0].nr || kr->n_direct == 1)
-        return kr->direct[0];
-    fnn_gemm_direct best = kr->direct[1];
-    for (int v = 2; v < kr->n_direct; v++)
-        if (round_up(n, kr->direct[v].nr) <= round_up(n, best.nr))
-            best = kr->direct[v];
-    return best;
-}
-
 /* Whether the segmented kernel takes tiles of this direct kernel's shape on this ISA. */
 static int segmented_for(int isa, const fnn_gemm_direct *dk)
 {
@@ -206,7 +185,7 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
                     float *y, int n_threads)
 {
     int isa = fnn_isa_current();
-    fwd_problem p = {*g, x, kernel, bias, act, alpha, y, fit_width(kernels_for(isa), g->f), 0, NULL};
+    fwd_problem p = {*g, x, kernel, bias, act, alpha, y, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f), 0, NULL};
     p.segmented = segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
@@ -328,7 +307,7 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
         return FNN_EBADARG;
     geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
     int isa = fnn_isa_current();
-    fnn_gemm_direct dk = fit_width(kernels_for(isa), filters);
+    fnn_gemm_direct dk = fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), filters);
     int segmented = segmented_for(isa, &dk);
     int64_t ci_tiles = (c + dk.mr - 1) / dk.mr, co_tiles = (filters + dk.nr - 1) / dk.nr, rows = batch * oh;
     int nt = threads_for(2.0 * rows * ow * kh * kw * c * filters, n_threads, kh * kw * ci_tiles * co_tiles);

@@ -43,7 +43,7 @@ typedef struct {
     float *pb;
 } chunk;
 
-static const fnn_gemm_kernels *kernels_for(int isa)
+const fnn_gemm_kernels *fnn_gemm_kernels_for(int isa)
 {
     switch (isa) {
     case FNN_ISA_AVX512: return &fnn_gemm_kernels_avx512;
@@ -135,13 +135,8 @@ static void dot_chunk(const problem *g, const chunk *ch)
     }
 }
 
-/* The GEMV kernel for one row; the narrowest kernel when n fits in it (a whole tile, nothing wasted);
- * else the one wasting the fewest columns on this n (ties: the wider). Narrow tiles on wide C would
- * spend more on A broadcasts than they save on lanes. */
-static fnn_gemm_direct fit_direct(const fnn_gemm_kernels *kr, int64_t m, int64_t n)
+fnn_gemm_direct fnn_gemm_fit_width(const fnn_gemm_kernels *kr, int64_t n)
 {
-    if (m == 1 && kr->gemv.fn)
-        return kr->gemv;
     if (n <= kr->direct[0].nr || kr->n_direct == 1)
         return kr->direct[0];
     fnn_gemm_direct best = kr->direct[1];
@@ -149,6 +144,14 @@ static fnn_gemm_direct fit_direct(const fnn_gemm_kernels *kr, int64_t m, int64_t
         if (round_up(n, kr->direct[v].nr) <= round_up(n, best.nr))
             best = kr->direct[v];
     return best;
+}
+
+/* The GEMV kernel for one row, else the direct kernel fitted to n. */
+static fnn_gemm_direct fit_direct(const fnn_gemm_kernels *kr, int64_t m, int64_t n)
+{
+    if (m == 1 && kr->gemv.fn)
+        return kr->gemv;
+    return fnn_gemm_fit_width(kr, n);
 }
 
 static path_kind choose_path(const problem *g)
@@ -298,7 +301,7 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, i
     if (bad_matrix(c, m, n, ldc))
         return FNN_EBADARG;
     problem g = {m, n, k, a, lda, trans_a != 0, b, ldb, trans_b != 0, c, ldc, accumulate != 0,
-                 bias, act, act_alpha, kernels_for(fnn_isa_current()), {0, 0, 0}, NULL, NULL};
+                 bias, act, act_alpha, fnn_gemm_kernels_for(fnn_isa_current()), {0, 0, 0}, NULL, NULL};
     if (k == 0) {
         empty_product(&g);
         return FNN_OK;
@@ -323,7 +326,7 @@ int fnn_gemm_sink_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t l
     if (m == 0 || n == 0)
         return FNN_OK;
     problem g = {m, n, k, a, lda, trans_a != 0, b, ldb, 0, NULL, n, 0, NULL, FNN_ACT_LINEAR, 0.0f,
-                 kernels_for(fnn_isa_current()), {0, 0, 0}, sink, sink_ctx};
+                 fnn_gemm_kernels_for(fnn_isa_current()), {0, 0, 0}, sink, sink_ctx};
     g.dk = fit_direct(g.kr, m, n);
     int nt = n_threads < 1 ? 1 : n_threads;
     if (serial_cycles(&g) + sink_bytes / 16.0 < PARALLEL_MIN_CYCLES)

@@ -80,4 +80,12 @@ void fnn_pack_a(int64_t rows, int64_t kc, const float *a, int64_t lda, int trans
 void fnn_pack_b(int64_t kc, int64_t cols, const float *b, int64_t ldb, int trans, int nr, float *dst,
                 fnn_gemm_interleave interleave);
 
+/* The kernel table of an ISA (FNN_ISA_*). */
+const fnn_gemm_kernels *fnn_gemm_kernels_for(int isa);
+
+/* The direct kernel for a C of n columns: the narrowest when n fits in it (a whole tile, nothing wasted), else
+ * the one wasting the fewest columns on n (ties: the wider); narrow tiles on wide C would spend more on A
+ * broadcasts than they save on lanes. */
+fnn_gemm_direct fnn_gemm_fit_width(const fnn_gemm_kernels *kr, int64_t n);
+
 #endif

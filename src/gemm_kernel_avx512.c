@@ -13,25 +13,7 @@
 
 #include <immintrin.h>
 
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE __mmask16 tail_mask(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
-INLINE __m512 epilogue_vec(__m512 x, const fnn_tile_epilogue *ep, int64_t col, __mmask16 m)
-{
-    if (ep->bias)
-        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ep->bias + col));
-    if (ep->act == FNN_ACT_RELU) {
-        x = _mm512_max_ps(x, _mm512_setzero_ps()); /* NaN -> 0, as fnn_act_block */
-    } else if (ep->act == FNN_ACT_LEAKY_RELU) {
-        __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
-        x = _mm512_mask_blend_ps(pos, _mm512_mul_ps(x, _mm512_set1_ps(ep->alpha)), x);
-    }
-    return x;
-}
+#include "avx512_tile.h"
 
 /* The tile body; MR, NV (zmm per row, <= 4), PACKED and MASKED are compile-time constants in every caller.
  * Packed panels are zero-padded, so their loads need no mask and extra rows are computed but not stored. */
