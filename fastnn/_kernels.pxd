@@ -83,6 +83,9 @@ cdef extern from "fnn.h" nogil:
                                   const float *x, float *y, int32_t *argmax, int n_threads)
     int fnn_maxpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
                                    const float *dy, const int32_t *argmax, float *dx, int n_threads)
+    int fnn_maxpool2d_backward_relu_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
+                                        const float *dy, const int32_t *argmax, const float *pooled, float *dz,
+                                        float *dbias, int n_threads)
     int fnn_avgpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw,
                                   int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                   const float *x, float *y, int n_threads)

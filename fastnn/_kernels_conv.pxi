@@ -110,6 +110,29 @@ def maxpool2d_backward(const float[:, :, :, ::1] dy, const int32_t[:, :, :, ::1]
                       f"(an argmax index out of range?)")
 
 
+def maxpool2d_backward_relu(const float[:, :, :, ::1] dy, const int32_t[:, :, :, ::1] argmax,
+                            const float[:, :, :, ::1] pooled, float[:, :, :, ::1] dz, float[::1] dbias,
+                            int n_threads=1):
+    """dz = 0, then each dy element whose pooled value is > 0 added at its argmax (the gradient through the
+    pool and the ReLU before it); dbias = dz's sum per channel."""
+    check_pool(dz.shape, dy.shape, "maxpool2d_backward_relu")
+    if shape4(argmax.shape) != shape4(dy.shape) or shape4(pooled.shape) != shape4(dy.shape):
+        raise ValueError(f"maxpool2d_backward_relu: argmax and pooled must have dy's shape {shape4(dy.shape)}, "
+                         f"got {shape4(argmax.shape)} and {shape4(pooled.shape)}")
+    if dbias.shape[0] != dz.shape[3]:
+        raise ValueError(f"maxpool2d_backward_relu: dbias must have {dz.shape[3]} elements, got {dbias.shape[0]}")
+    cdef int status
+    with nogil:
+        status = fnn_maxpool2d_backward_relu_f32(dz.shape[0], dz.shape[1], dz.shape[2], dz.shape[3], dy.shape[1],
+                                                 dy.shape[2], &dy[0, 0, 0, 0] if dy.shape[0] else NULL,
+                                                 &argmax[0, 0, 0, 0] if dy.shape[0] else NULL,
+                                                 &pooled[0, 0, 0, 0] if dy.shape[0] else NULL,
+                                                 &dz[0, 0, 0, 0] if dz.shape[0] else NULL, &dbias[0], n_threads)
+    if status != FNN_OK:
+        check(status, f"maxpool2d_backward_relu of dy {shape4(dy.shape)} into dz {shape4(dz.shape)} "
+                      f"(an argmax index out of range?)")
+
+
 def avgpool2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int ph, int pw, int sh, int sw, int pt,
                       int pl, int n_threads=1):
     """y = mean over each window's valid elements (padding not counted)."""

@@ -38,7 +38,7 @@ class TrainingMixin:
         self._metric_ids = []
         self._metrics = None
         self._fused_layer = None
-        self._steps, self._steps_arena = {}, None  # forward plans by (training, keep), for one arena
+        self._steps, self._steps_arena = {}, None  # forward plans by (training, keep) and "backward", for one arena
         self._logits = False
         self._grad_buffers = {}
         self._fused_step = None
@@ -168,10 +168,14 @@ class TrainingMixin:
             raise NonFiniteLossError(loss)
         for m in metrics:
             m.update(out, t, self._logits, w)
+        if self._steps_arena is not self._arena:
+            self._steps, self._steps_arena = {}, self._arena
+        steps = self._steps.get("backward")
+        if steps is None:
+            steps = self._steps["backward"] = _pooling.backward_steps(self._layers)
         dy = grad
-        layers = self._layers
-        for i in range(len(layers) - 1, -1, -1):
-            dy = layers[i].backward(dy, i > 0, False)
+        for step, need_dx in steps:
+            dy = step(dy, need_dx)
         return loss
 
     @staticmethod

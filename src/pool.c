@@ -7,6 +7,7 @@
  * Forward passes split (image, output row) pairs over threads; backward passes overwrite dx and split whole
  * images, adding overlapping windows in a fixed order, so every result is the same for any thread count. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fnn.h"
@@ -178,6 +179,62 @@ int fnn_maxpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, i
         }
         fnn_fpu_leave(fpu);
     }
+    return bad ? FNN_EBADARG : FNN_OK;
+}
+
+/* The backward pass of a max pool fed by a ReLU (y = relu(z) is the pool's input, `pooled` its output): at
+ * each window's argmax relu'(z) is pooled > 0, so the ReLU's gradient dz is made here at once, and the bias
+ * gradient of the layer before (the column sums of dz) from the pooled positions: each image's sums in double,
+ * in element order, then the images in order, so any thread count gives the same bits. */
+int fnn_maxpool2d_backward_relu_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
+                                    const float *dy, const int32_t *argmax, const float *pooled, float *dz,
+                                    float *dbias, int n_threads)
+{
+    if (batch < 0 || h < 1 || w < 1 || c < 1 || oh < 1 || ow < 1 || h * w * c > INT32_MAX)
+        return FNN_EBADARG;
+    if (!dbias)
+        return FNN_EBADARG;
+    if (batch == 0) {
+        memset(dbias, 0, (size_t)c * sizeof(float));
+        return FNN_OK;
+    }
+    if (!dy || !argmax || !pooled || !dz)
+        return FNN_EBADARG;
+    double *sums = calloc((size_t)(batch * c), sizeof(double));
+    if (!sums)
+        return FNN_ENOMEM;
+    int64_t in_size = h * w * c, out_size = oh * ow * c;
+    int nt = (n_threads > 1 && batch * in_size >= POOL_PAR_MIN) ? n_threads : 1;
+    int bad = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : bad)
+    {
+        unsigned fpu = fnn_fpu_enter();
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < batch; n++) {
+            float *img = dz + n * in_size;
+            const float *g = dy + n * out_size, *p = pooled + n * out_size;
+            const int32_t *arg = argmax + n * out_size;
+            double *sum = sums + n * c;
+            memset(img, 0, (size_t)in_size * sizeof(float));
+            for (int64_t i = 0; i < out_size; i++) {
+                float v = p[i] > 0.0f ? g[i] : 0.0f;
+                if (arg[i] >= in_size)
+                    bad = 1;
+                else if (arg[i] >= 0) { /* -1: an all-padding window */
+                    img[arg[i]] += v;
+                    sum[i % c] += v;
+                }
+            }
+        }
+        fnn_fpu_leave(fpu);
+    }
+    for (int64_t ch = 0; ch < c; ch++) {
+        double total = 0.0;
+        for (int64_t n = 0; n < batch; n++)
+            total += sums[n * c + ch];
+        dbias[ch] = (float)total;
+    }
+    free(sums);
     return bad ? FNN_EBADARG : FNN_OK;
 }
 

@@ -183,6 +183,53 @@ def test_maxpool_matches_reference(case, seed, ties):
 
 
 @FAST
+@given(pool_cases(), st.integers(0, 2**31), st.booleans())
+def test_maxpool_backward_through_relu(case, seed, ties):
+    """dz = relu'(x) * (the pool's dx) bit for bit, dbias = its sums per channel: x is a ReLU's output, and the
+    pool's output tells the derivative at every argmax (overlapping and padded windows included)."""
+    shape, geom, (oh, ow) = case
+    x = np.maximum(random(shape, seed), 0.0)
+    if ties:
+        x = np.round(x)
+    dy = random((shape[0], oh, ow, shape[3]), seed + 1)
+    pooled, argmax = np.empty(dy.shape, np.float32), np.empty(dy.shape, np.int32)
+    _kernels.maxpool2d_forward(x, pooled, argmax, *geom)
+    dx = np.empty(shape, np.float32)
+    _kernels.maxpool2d_backward(dy, argmax, dx)
+    want = np.where(x > 0, dx, np.float32(0.0))
+    dz, dbias = np.full(shape, np.nan, np.float32), np.full(shape[3], np.nan, np.float32)
+    _kernels.maxpool2d_backward_relu(dy, argmax, pooled, dz, dbias)
+    np.testing.assert_array_equal(dz, want)
+    np.testing.assert_allclose(dbias, want.astype(np.float64).sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+
+
+def test_maxpool_backward_through_relu_threads_and_bad_arguments():
+    x = np.maximum(random((8, 32, 32, 16), 3), 0.0)  # large enough for two threads
+    dy = random((8, 16, 16, 16), 4)
+    pooled, argmax = np.empty(dy.shape, np.float32), np.empty(dy.shape, np.int32)
+    _kernels.maxpool2d_forward(x, pooled, argmax, 2, 2, 2, 2, 0, 0, 4)
+    results = []
+    for n_threads in (1, 2):
+        dz, dbias = np.empty_like(x), np.empty(16, np.float32)
+        _kernels.maxpool2d_backward_relu(dy, argmax, pooled, dz, dbias, n_threads)
+        results.append((dz, dbias))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    dz, dbias = np.empty_like(x), np.empty(16, np.float32)
+    with pytest.raises(ValueError, match="dbias must have 16 elements, got 15"):
+        _kernels.maxpool2d_backward_relu(dy, argmax, pooled, dz, np.empty(15, np.float32))
+    with pytest.raises(ValueError, match="argmax and pooled must have dy's shape"):
+        _kernels.maxpool2d_backward_relu(dy, argmax, np.empty((8, 8, 16, 16), np.float32), dz, dbias)
+    argmax[0, 0, 0, 0] = x[0].size
+    with pytest.raises(ValueError, match="argmax index out of range"):
+        _kernels.maxpool2d_backward_relu(dy, argmax, pooled, dz, dbias)
+    empty = np.empty((0, 16, 16, 16), np.float32)
+    _kernels.maxpool2d_backward_relu(empty, np.empty(empty.shape, np.int32), empty, np.empty((0, 32, 32, 16),
+                                     np.float32), dbias)
+    np.testing.assert_array_equal(dbias, np.zeros(16, np.float32))
+
+
+@FAST
 @given(pool_cases(), st.integers(0, 2**31))
 def test_avgpool_matches_reference(case, seed):
     shape, geom, (oh, ow) = case

@@ -236,6 +236,21 @@ class Conv2D(Layer, _Activated, SmallChannelConv):
                 self._activation_grad(self._z, self._y, dy, dz)
             if train and self.use_bias:
                 _kernels.colsum(dz, self.grads[1], accumulate, nt)
+        return self._backward_from_dz(dz, need_dx, accumulate)
+
+    def takes_pool_relu_gradient(self, pool):
+        """Whether the MaxPool2D `pool` right after this layer may compute this layer's dz and bias gradient
+        (`MaxPool2D.backward_through_relu`): a ReLU with a bias, off the small-channel path."""
+        return (not self._small and self._act == activations.code("relu") and self.use_bias
+                and not self.emit_logits and pool.input_shape == self.output_shape)
+
+    def backward_after_pool(self, dz, need_dx):
+        """The rest of backward once the pool after this layer wrote dz (this layer's output shape) and the bias
+        gradient: the kernel gradient and, when need_dx, the input gradient."""
+        return self._backward_from_dz(dz.reshape(-1, self.filters), need_dx, False)
+
+    def _backward_from_dz(self, dz, need_dx, accumulate):
+        x, nt, train = self._x, _threads(), self.trainable
         kernel = self.weights[0].reshape(self._k, self.filters)
         if not train and not accumulate:
             self._zero_grads()

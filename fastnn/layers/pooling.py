@@ -70,10 +70,27 @@ class MaxPool2D(_Pooling2D):
         y = self._buffer("y", shape)
         # backward needs where each max came from; inference only the values (backward after an inference
         # pass, e.g. for a saliency map, finds the indices then)
-        self._x = x
+        self._x, self._pooled = x, y
         self._argmax = self._buffer("argmax", shape, np.int32) if training else None
         _kernels.maxpool2d_forward(x, y, self._argmax, *self._geom, _threads())
         return y
+
+    def backward_through_relu(self, grad_out, conv):
+        """The gradient through this pool and the ReLU of the Conv2D `conv` before it
+        (`conv.takes_pool_relu_gradient(self)`), with conv's bias gradient: conv's dz, its output shape. At
+        each window's argmax the ReLU's derivative is (pooled value > 0), so dz never needs a pass of its own
+        over the full-resolution map."""
+        dy = np.ascontiguousarray(grad_out, dtype=np.float32)
+        pooled = self._pooled
+        if self._argmax is None:
+            self._argmax = self._buffer("argmax", dy.shape, np.int32)
+            pooled = self._buffer("y_again", dy.shape)
+            _kernels.maxpool2d_forward(self._x, pooled, self._argmax, *self._geom, _threads())
+        n = dy.shape[0]
+        dz = conv._buffer("dz", (n * self.input_shape[0] * self.input_shape[1], conv.filters))
+        _kernels.maxpool2d_backward_relu(dy, self._argmax, pooled, dz.reshape((n,) + self.input_shape),
+                                         conv.grads[1], _threads())
+        return dz
 
     def backward(self, grad_out, need_dx=True, accumulate=False):
         if not need_dx:
@@ -190,6 +207,28 @@ def forward_steps(layers, training, keep):
             steps.append((layer.forward, training))
             i += 1
     return steps
+
+
+def backward_steps(layers):
+    """The backward pass of a layer sequence as (callable, need_dx) pairs, ``dy = f(dy, need_dx)`` in turn (last
+    layer first): a MaxPool2D after a Conv2D that `takes_pool_relu_gradient` hands that layer its dz and bias
+    gradient directly (`_pool_relu_backward`), the others run ``layer.backward(dy, need_dx)``."""
+    steps, i = [], len(layers) - 1
+    while i >= 0:
+        layer, prev = layers[i], layers[i - 1] if i > 0 else None
+        if type(layer) is MaxPool2D and type(prev) is Conv2D and prev.takes_pool_relu_gradient(layer):
+            steps.append((functools.partial(_pool_relu_backward, layer, prev), i > 1))
+            i -= 2
+        else:
+            steps.append((layer.backward, i > 0))
+            i -= 1
+    return steps
+
+
+def _pool_relu_backward(pool, conv, dy, need_dx):
+    if not conv.trainable:  # no bias gradient to write: the two layers one after the other
+        return conv.backward(pool.backward(dy, True), need_dx)
+    return conv.backward_after_pool(pool.backward_through_relu(dy, conv), need_dx)
 
 
 # Keras' other spellings
