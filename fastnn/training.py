@@ -142,14 +142,20 @@ class TrainingMixin:
             fused.emit_logits = for_loss
         # small Conv2D + MaxPool2D pairs run as one call, keeping what backward needs unless nothing will run it
         keep = training or for_loss
-        if self._steps_arena is not self._arena:
-            self._steps, self._steps_arena = {}, self._arena
-        steps = self._steps.get((training, keep))
-        if steps is None:
-            steps = self._steps[training, keep] = _pooling.forward_steps(self._layers, training, keep)
+        steps = self._layer_steps((training, keep), _pooling.forward_steps, training, keep)
         for step, arg in steps:
             x = step(x, arg)
         return x
+
+    def _layer_steps(self, key, build, *args):
+        """The steps `build(layers, *args)` planned for this model's layers, kept per key until the arena (and so
+        the layers) changes."""
+        if self._steps_arena is not self._arena:
+            self._steps, self._steps_arena = {}, self._arena
+        steps = self._steps.get(key)
+        if steps is None:
+            steps = self._steps[key] = build(self._layers, *args)
+        return steps
 
     def _grad_buffer(self, shape):
         buf = self._grad_buffers.get(shape)
@@ -168,13 +174,8 @@ class TrainingMixin:
             raise NonFiniteLossError(loss)
         for m in metrics:
             m.update(out, t, self._logits, w)
-        if self._steps_arena is not self._arena:
-            self._steps, self._steps_arena = {}, self._arena
-        steps = self._steps.get("backward")
-        if steps is None:
-            steps = self._steps["backward"] = _pooling.backward_steps(self._layers)
         dy = grad
-        for step, need_dx in steps:
+        for step, need_dx in self._layer_steps("backward", _pooling.backward_steps):
             dy = step(dy, need_dx)
         return loss
 
