@@ -7,6 +7,10 @@ cdef inline tuple shape4(Py_ssize_t *s):
     return (s[0], s[1], s[2], s[3])
 
 
+cdef inline bint is_shape(Py_ssize_t *s, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c):
+    return s[0] == n and s[1] == h and s[2] == w and s[3] == c
+
+
 cdef inline int check_cols(Py_ssize_t batch, Py_ssize_t c, Py_ssize_t rows, Py_ssize_t width, int kh, int kw,
                            int oh, int ow, int64_t row0, str what) except -1:
     if width != <Py_ssize_t>kh * kw * c:

@@ -16,41 +16,63 @@ cdef inline int check_implicit(Py_ssize_t *xs, Py_ssize_t k_rows, Py_ssize_t fil
 
 def conv2d_implicit_forward(const float[:, :, :, ::1] x, const float[:, ::1] kernel, float[:, ::1] y, int kh,
                             int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
-                            const float[::1] bias=None, int act=0, float act_alpha=0.0, int n_threads=1):
+                            const float[::1] bias=None, int act=0, float act_alpha=0.0,
+                            float[:, :, :, ::1] pooled=None, int32_t[:, :, :, ::1] argmax=None, int n_threads=1):
     """y = act(conv(x, kernel) + bias): x (batch, h, w, c), kernel (kh * kw * c, filters), y (batch * oh * ow,
-    filters). Bitwise the same as im2col then gemm."""
-    check_implicit(x.shape, kernel.shape[0], kernel.shape[1], y.shape[0], y.shape[1], kh, kw, sh, sw, oh, ow,
-                   "conv2d_implicit_forward")
-    if bias is not None and bias.shape[0] != kernel.shape[1]:
-        raise ValueError(f"conv2d_implicit_forward: bias must have length {kernel.shape[1]}, got {bias.shape[0]}")
-    if y.shape[0] == 0:
+    filters) or None. Bitwise the same as im2col then gemm. pooled (batch, oh // 2, ow // 2, filters; oh and ow
+    even), when given, receives y after a 2 x 2 max pool at stride 2 and argmax (its shape, optional) the index of
+    each max in its image of y, as maxpool2d_forward."""
+    cdef Py_ssize_t n = x.shape[0], filters = kernel.shape[1]
+    if y is None and pooled is None:
+        raise ValueError("conv2d_implicit_forward: needs y, pooled or both")
+    check_implicit(x.shape, kernel.shape[0], filters, n * oh * ow if y is None else y.shape[0],
+                   filters if y is None else y.shape[1], kh, kw, sh, sw, oh, ow, "conv2d_implicit_forward")
+    if (pooled is not None and (oh % 2 or ow % 2 or not is_shape(pooled.shape, n, oh // 2, ow // 2, filters))) \
+            or (argmax is not None and (pooled is None or not is_shape(argmax.shape, n, oh // 2, ow // 2, filters))):
+        raise ValueError(f"conv2d_implicit_forward: pooled needs an even output grid (got {(oh, ow)}) and shape "
+                         f"{(n, oh // 2, ow // 2, filters)}, argmax pooled's shape, with pooled; got pooled "
+                         f"{None if pooled is None else shape4(pooled.shape)}, argmax "
+                         f"{None if argmax is None else shape4(argmax.shape)}")
+    if bias is not None and bias.shape[0] != filters:
+        raise ValueError(f"conv2d_implicit_forward: bias must have length {filters}, got {bias.shape[0]}")
+    if n == 0:
         return
     cdef const float *bias_ptr = &bias[0] if bias is not None else NULL
+    cdef float *y_ptr = &y[0, 0] if y is not None else NULL
+    cdef float *pooled_ptr = &pooled[0, 0, 0, 0] if pooled is not None else NULL
+    cdef int32_t *argmax_ptr = &argmax[0, 0, 0, 0] if argmax is not None else NULL
     cdef int status
     with nogil:
-        status = fnn_conv2d_implicit_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw, pt, pl,
-                                                 dh, dw, oh, ow, kernel.shape[1], &x[0, 0, 0, 0], &kernel[0, 0],
-                                                 bias_ptr, act, act_alpha, &y[0, 0], n_threads)
-    check(status, f"conv2d_implicit_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
-                  f"dilation {(dh, dw)}, output {(oh, ow)}")
+        status = fnn_conv2d_implicit_forward_f32(n, x.shape[1], x.shape[2], x.shape[3], kh, kw, pt, pl, dh, dw, oh,
+                                                 ow, filters, &x[0, 0, 0, 0], &kernel[0, 0], bias_ptr, act,
+                                                 act_alpha, y_ptr, pooled_ptr, argmax_ptr, n_threads)
+    if status != FNN_OK:  # the message is built only when needed
+        check(status, f"conv2d_implicit_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
+                      f"dilation {(dh, dw)}, output {(oh, ow)}")
 
 
 def conv2d_implicit_backward_data(const float[:, ::1] dz, const float[:, ::1] kernel, float[:, :, :, ::1] dx,
                                   int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
-                                  int n_threads=1):
+                                  const float[:, :, :, ::1] relu_y=None, int n_threads=1):
     """dx = the input gradient of the convolution for dz (batch * oh * ow, filters); dx (batch, h, w, c) is
-    overwritten."""
+    overwritten. relu_y (dx's shape), when given, is the output of a ReLU the input came from: dx is zeroed
+    where relu_y <= 0, so it is that ReLU's input gradient."""
     check_implicit(dx.shape, kernel.shape[0], kernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
                    "conv2d_implicit_backward_data")
+    if relu_y is not None and not is_shape(relu_y.shape, dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]):
+        raise ValueError(f"conv2d_implicit_backward_data: relu_y must have dx's shape {shape4(dx.shape)}, got "
+                         f"{shape4(relu_y.shape)}")
     if dz.shape[0] == 0:
         return
+    cdef const float *relu_ptr = &relu_y[0, 0, 0, 0] if relu_y is not None else NULL
     cdef int status
     with nogil:
         status = fnn_conv2d_implicit_backward_data_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], kh, kw,
                                                        pt, pl, dh, dw, oh, ow, kernel.shape[1], &dz[0, 0],
-                                                       &kernel[0, 0], &dx[0, 0, 0, 0], n_threads)
-    check(status, f"conv2d_implicit_backward_data into dx {shape4(dx.shape)} with kernel {(kh, kw)}, padding "
-                  f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+                                                       &kernel[0, 0], relu_ptr, &dx[0, 0, 0, 0], n_threads)
+    if status != FNN_OK:
+        check(status, f"conv2d_implicit_backward_data into dx {shape4(dx.shape)} with kernel {(kh, kw)}, "
+                      f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
 
 
 def conv2d_implicit_backward_kernel(const float[:, :, :, ::1] x, const float[:, ::1] dz, float[:, ::1] dkernel,

@@ -3,10 +3,6 @@
 # only what would make C read or write out of bounds.
 
 
-cdef inline bint is_shape(Py_ssize_t *s, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c):
-    return s[0] == n and s[1] == h and s[2] == w and s[3] == c
-
-
 def conv2d_small_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] kernel, float[:, :, :, ::1] y,
                          int pt, int pl, int oh, int ow, const float[::1] bias=None, int act=0, float act_alpha=0.0,
                          float[:, :, :, ::1] pooled=None, int32_t[:, :, :, ::1] argmax=None, int n_threads=1):

@@ -13,7 +13,8 @@
  *
  * Input gradient. dx of a stride-1 convolution is the stride-1 correlation of dz with the kernel flipped in
  * (ky, kx) and transposed in (c_in, c_out), padded by (kh - 1) * dh - pt on top (likewise left): the same
- * forward driver, no dcols, no col2im.
+ * forward driver, no dcols, no col2im. Given the output of a ReLU that x came from, the tiles are masked by it
+ * while in cache: dx is then that ReLU's input gradient.
  *
  * Kernel gradient. dW[t][ci, co] = sum over output pixels of x[pixel shifted by t, ci] * dz[pixel, co]: per
  * output row a segment with A(i, p) = x[(pixel p) * c + ci0 + i] (rs_a = 1, cs_a = c) and B = dz's row, over
@@ -27,6 +28,7 @@
 #include "fnn.h"
 #include "act_internal.h"
 #include "conv_implicit_internal.h"
+#include "pool_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,10 @@ typedef struct {
     const float *x, *kernel, *bias;
     int act;
     float alpha;
-    float *y;
+    float *y;             /* NULL: only the pooled map is wanted */
+    float *pooled;        /* the 2 x 2 stride-2 max pool of the output, or NULL */
+    int32_t *argmax;      /* with pooled: each max's index in its image of the output, as pool.c (or NULL) */
+    const float *relu_y;  /* or NULL: y's shape; y is zeroed where relu_y <= 0 (dx through a ReLU before) */
     fnn_gemm_direct dk;
     int segmented;      /* run tiles on the AVX-512 segmented kernel (else direct-kernel calls chained) */
     const float *zeros; /* kw * c zeros: the A rows of a tap in the top/bottom padding */
@@ -65,10 +70,11 @@ static int segmented_for(int isa, const fnn_gemm_direct *dk)
 }
 
 /* One tile, C (+)= the chain of n_seg segments, then ep's bias and activation: on the segmented kernel in
- * batches of MAX_SEGS, or one direct-kernel call per segment; the same FMA chain either way. */
+ * batches of MAX_SEGS, or one direct-kernel call per segment; the same FMA chain either way. The segmented
+ * kernel also applies relu_y's mask (finish_tile does it after direct-kernel calls). */
 static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, const fnn_conv_seg *seg,
                        int64_t cs_a, int64_t rs_b, float *c, int64_t ldc, int64_t mr, int64_t nr,
-                       const fnn_tile_epilogue *ep)
+                       const fnn_tile_epilogue *ep, const float *relu_y)
 {
     int64_t step = segmented ? MAX_SEGS : 1;
     for (int64_t s = 0; s < n_seg; s += step) {
@@ -76,17 +82,30 @@ static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, 
         fnn_tile_epilogue e = {s > 0 || ep->load_c, last ? ep->bias : NULL, last ? ep->act : FNN_ACT_LINEAR,
                                ep->alpha};
         if (segmented)
-            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e);
+            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e, last ? relu_y : NULL);
         else
             dk->fn(seg[s].kc, seg[s].a, seg[s].rs_a, cs_a, seg[s].b, rs_b, c, ldc, mr, nr, &e);
     }
 }
 
-/* Activations the micro-kernels do not apply in registers run on the finished tile. */
+/* relu_y's part for the tile at c (in y: relu_y goes with dx, never with pooling). */
+static inline const float *tile_relu_y(const fwd_problem *p, const float *c)
+{
+    return p->relu_y ? p->relu_y + (c - p->y) : NULL;
+}
+
+/* Activations the micro-kernels do not apply in registers run on the finished tile, and relu_y's mask when
+ * the segmented kernel did not apply it. */
 static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int64_t mr, int64_t nr)
 {
     if (p->act != FNN_ACT_LINEAR && p->act != FNN_ACT_RELU && p->act != FNN_ACT_LEAKY_RELU)
         fnn_act_block(mr, nr, c, ldc, NULL, p->act, p->alpha);
+    if (p->relu_y && !p->segmented) {
+        const float *m = tile_relu_y(p, c);
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++)
+                c[i * ldc + j] = m[i * ldc + j] > 0.0f ? c[i * ldc + j] : 0.0f;
+    }
 }
 
 /* The im2col row of output pixel (n, oy, ox) into d (kh * kw * c floats, zeros in the padding). */
@@ -104,9 +123,10 @@ static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t
     }
 }
 
-/* Column ox, whose windows cross the left or right edge, of `count` consecutive output rows from r0: their
- * im2col rows are gathered into buf and run as one k-long chain each (output pixels ow * f floats apart). */
-static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf)
+/* Column ox, whose windows cross the left or right edge, of `count` consecutive output rows from r0 (stored
+ * from yrows on): their im2col rows are gathered into buf and run as one k-long chain each (output pixels
+ * ow * f floats apart). */
+static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf, float *yrows)
 {
     const geom *g = &p->g;
     int64_t k = g->kh * g->kw * g->c, ldc = g->ow * g->f;
@@ -115,9 +135,9 @@ static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t o
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
         int64_t nr = min64(p->dk.nr, g->f - j);
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
-        float *c = p->y + (r0 * g->ow + ox) * g->f + j;
+        float *c = yrows + ox * g->f + j;
         fnn_conv_seg seg = {buf, p->kernel + j, k, k};
-        tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep);
+        tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c));
         finish_tile(p, c, ldc, count, nr);
     }
 }
@@ -143,13 +163,13 @@ static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t o
         for (int64_t s = 0; s < n_seg; s++)
             seg[s].b = p->kernel + s * kc * g->f + j;
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
-        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep);
+        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep, tile_relu_y(p, c));
         finish_tile(p, c, g->f, count, nr);
     }
 }
 
-/* Output rows [r0, r1) (r = n * oh + oy). */
-static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *buf, fnn_conv_seg *seg)
+/* Output rows [r0, r1) (r = n * oh + oy) into dst (row r at dst + (r - r0) * ow * f). */
+static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *dst, float *buf, fnn_conv_seg *seg)
 {
     const geom *g = &p->g;
     int64_t mr = p->dk.mr, ow = g->ow;
@@ -160,7 +180,7 @@ static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *bu
     for (int64_t r = r0; r < r1; r++)
         for (int64_t s = 0; s < tiles; s++) {
             int64_t a = lo + span * s / tiles, b = lo + span * (s + 1) / tiles;
-            interior_tile(p, r / g->oh, r % g->oh, a, b - a, p->y + r * ow * g->f, seg);
+            interior_tile(p, r / g->oh, r % g->oh, a, b - a, dst + (r - r0) * ow * g->f, seg);
         }
     for (int64_t ox = 0; ox < ow; ox++) { /* the edge columns, [0, lo) and [hi, ow) */
         if (ox == lo)
@@ -168,8 +188,19 @@ static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *bu
         if (ox >= ow)
             break;
         for (int64_t r = r0; r < r1; r += mr)
-            edge_tile(p, r, min64(mr, r1 - r), ox, buf);
+            edge_tile(p, r, min64(mr, r1 - r), ox, buf, dst + (r - r0) * ow * g->f);
     }
+}
+
+/* The pooled rows of output rows [r0, r1) (even r0 and r1; oh even, so no pair straddles two images), the
+ * output rows in src as forward_rows wrote them. */
+static void pool_rows(const fwd_problem *p, int64_t r0, int64_t r1, const float *src)
+{
+    const geom *g = &p->g;
+    int64_t row = g->ow * g->f, prow = row / 2;
+    for (int64_t r = r0; r < r1; r += 2)
+        fnn_maxpool2x2_rows(g->ow, g->f, src + (r - r0) * row, p->pooled + r / 2 * prow,
+                            p->argmax ? p->argmax + r / 2 * prow : NULL, (int32_t)(r % g->oh * row));
 }
 
 static int threads_for(double flops, int n_threads, int64_t units)
@@ -180,19 +211,25 @@ static int threads_for(double flops, int n_threads, int64_t units)
     return units < nt ? (int)(units > 0 ? units : 1) : nt;
 }
 
-/* The forward driver, for any pads (negative ones too: the input-gradient correlation may have them). */
+/* The forward driver, for any pads (negative ones too: the input-gradient correlation may have them). With
+ * pooled, blocks hold whole pairs of rows, pooled as soon as they are made (from a per-thread block of rows
+ * in cache when y is NULL, so the full-resolution map is never written). */
 static int conv_run(const geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
-                    float *y, int n_threads)
+                    float *y, float *pooled, int32_t *argmax, const float *relu_y, int n_threads)
 {
     int isa = fnn_isa_current();
-    fwd_problem p = {*g, x, kernel, bias, act, alpha, y, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f), 0, NULL};
+    fwd_problem p = {*g,     x,      kernel, bias,   act, alpha, y,
+                     pooled, argmax, relu_y, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f), 0, NULL};
     p.segmented = segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
     /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle. */
-    int64_t block = max64(1, min64(p.dk.mr, rows / (4 * nt))), n_blocks = (rows + block - 1) / block;
+    int64_t block = max64(1, min64(p.dk.mr, rows / (4 * nt)));
+    if (pooled)
+        block = round_up(block, 2);
+    int64_t n_blocks = (rows + block - 1) / block, own_rows = pooled && !y ? round_up(block * g->ow * g->f, 16) : 0;
     float *zeros = calloc((size_t)(g->kw * g->c), sizeof(float));
-    float *buf = malloc((size_t)(per_thread * nt) * sizeof(float));
+    float *buf = malloc((size_t)((per_thread + own_rows) * nt) * sizeof(float));
     fnn_conv_seg *segs = malloc((size_t)(g->kh * g->kw * nt) * sizeof(fnn_conv_seg));
     if (!zeros || !buf || !segs) {
         free(zeros);
@@ -210,9 +247,15 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
 #endif
         /* Blocks of rows are independent and give the same bytes on any thread: taken as threads come free
          * (a thread the OS holds back costs its blocks, not half the layer). */
+        float *gather_buf = buf + t * (per_thread + own_rows), *block_rows = gather_buf + per_thread;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < n_blocks; i++)
-            forward_rows(&p, i * block, min64(rows, (i + 1) * block), buf + t * per_thread, segs + t * g->kh * g->kw);
+        for (int64_t i = 0; i < n_blocks; i++) {
+            int64_t r0 = i * block, r1 = min64(rows, r0 + block);
+            float *dst = y ? y + r0 * g->ow * g->f : block_rows;
+            forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
+            if (pooled)
+                pool_rows(&p, r0, r1, dst);
+        }
         fnn_fpu_leave(fpu);
     }
     free(zeros);
@@ -231,23 +274,25 @@ static int geom_bad(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, 
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                     int64_t filters, const float *x, const float *kernel, const float *bias,
-                                    int act, float act_alpha, float *y, int n_threads)
+                                    int act, float act_alpha, float *y, float *pooled, int32_t *argmax,
+                                    int n_threads)
 {
     if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || act < FNN_ACT_LINEAR
-        || act > FNN_ACT_GELU)
+        || act > FNN_ACT_GELU || (argmax && !pooled)
+        || (pooled && (oh % 2 || ow % 2 || oh * ow * filters > INT32_MAX)))
         return FNN_EBADARG;
     if (batch == 0)
         return FNN_OK;
-    if (!x || !kernel || !y)
+    if (!x || !kernel || (!y && !pooled))
         return FNN_EBADARG;
     geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    return conv_run(&g, x, kernel, bias, act, act_alpha, y, n_threads);
+    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, n_threads);
 }
 
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                           int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
-                                          int64_t filters, const float *dz, const float *kernel, float *dx,
-                                          int n_threads)
+                                          int64_t filters, const float *dz, const float *kernel,
+                                          const float *relu_y, float *dx, int n_threads)
 {
     if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
         return FNN_EBADARG;
@@ -267,7 +312,7 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
                 dst[co * c + ci] = src[ci * filters + co];
     }
     geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
-    int status = conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, n_threads);
+    int status = conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y, n_threads);
     free(flipped);
     return status;
 }
@@ -293,7 +338,7 @@ static void dkernel_tile(const geom *g, const fnn_gemm_direct *dk, int segmented
         seg[n_seg++].kc = ox1 - ox0;
     }
     fnn_tile_epilogue ep = {1, NULL, FNN_ACT_LINEAR, 0.0f};
-    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep);
+    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep, NULL);
 }
 
 int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,

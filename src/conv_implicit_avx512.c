@@ -14,7 +14,8 @@
 
 /* MR, NV (zmm per row) and MASKED are compile-time constants in every caller. */
 INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c, int64_t ldc,
-                     int64_t nr, const fnn_tile_epilogue *ep, const int MR, const int NV, const int MASKED)
+                     int64_t nr, const fnn_tile_epilogue *ep, const float *relu_y, const int MR, const int NV,
+                     const int MASKED)
 {
     const fnn_tile_epilogue e = *ep;
     __m512 acc[12][4];
@@ -57,23 +58,30 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], epilogue_vec(acc[i][v], &e, 16 * v, mk[v]));
+        for (int v = 0; v < NV; v++) {
+            __m512 out = epilogue_vec(acc[i][v], &e, 16 * v, mk[v]);
+            if (relu_y) {
+                __m512 r = _mm512_maskz_loadu_ps(mk[v], relu_y + i * ldc + 16 * v);
+                out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_GT_OQ), out);
+            }
+            _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], out);
+        }
 }
 
 #define SEG_CASE(R, NV)                                                            \
     case R:                                                                        \
         if (nr == 16 * NV)                                                         \
-            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, R, NV, 0);            \
+            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, R, NV, 0);    \
         else                                                                       \
-            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, R, NV, 1);            \
+            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, R, NV, 1);    \
         break;
 #define ROWS_1_6(NV) SEG_CASE(1, NV) SEG_CASE(2, NV) SEG_CASE(3, NV) SEG_CASE(4, NV) SEG_CASE(5, NV) SEG_CASE(6, NV)
 #define ROWS_7_12(NV) SEG_CASE(7, NV) SEG_CASE(8, NV) SEG_CASE(9, NV) SEG_CASE(10, NV) SEG_CASE(11, NV) \
     SEG_CASE(12, NV)
 
 void fnn_conv_seg_tile_avx512(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c,
-                              int64_t ldc, int64_t mr, int64_t nr, const fnn_tile_epilogue *ep)
+                              int64_t ldc, int64_t mr, int64_t nr, const fnn_tile_epilogue *ep,
+                              const float *relu_y)
 {
     if (nr <= 16) {
         switch (mr) { ROWS_1_6(1) ROWS_7_12(1) default: break; }

@@ -315,17 +315,21 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
                            double *loss, int team, int n_threads);
 /* ---- conv_implicit.c: stride-1 NHWC convolution as implicit GEMM (no column matrix) -----------------
  * Geometry as im2col.c with strides 1: x batch x h x w x c, output grid oh x ow, kernel (kh*kw*c) x filters.
- * forward: y (batch*oh*ow x filters) = act(conv + bias), bitwise what im2col + fnn_gemm_f32 give.
- * backward_data: dx (batch x h x w x c) = the gradient of the convolution for dz (batch*oh*ow x filters).
+ * forward: y (batch*oh*ow x filters) = act(conv + bias), bitwise what im2col + fnn_gemm_f32 give; pooled (or
+ *   NULL; oh, ow even): y max-pooled 2 x 2 at stride 2, argmax (or NULL) as fnn_maxpool2d_forward_f32's; y may
+ *   be NULL when pooled is given (the full-resolution map is then never written).
+ * backward_data: dx (batch x h x w x c) = the gradient of the convolution for dz (batch*oh*ow x filters),
+ *   zeroed where relu_y (x's shape, or NULL) <= 0: given the ReLU output x is, the ReLU's input gradient.
  * backward_kernel: dkernel (kh*kw*c x filters) (+)= the kernel gradient for x and dz. Any n_threads: same bits. */
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                     int64_t filters, const float *x, const float *kernel, const float *bias,
-                                    int act, float act_alpha, float *y, int n_threads);
+                                    int act, float act_alpha, float *y, float *pooled, int32_t *argmax,
+                                    int n_threads);
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                           int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
-                                          int64_t filters, const float *dz, const float *kernel, float *dx,
-                                          int n_threads);
+                                          int64_t filters, const float *dz, const float *kernel,
+                                          const float *relu_y, float *dx, int n_threads);
 int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
                                             int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh,
                                             int64_t ow, int64_t filters, const float *x, const float *dz,

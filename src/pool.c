@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fnn.h"
+#include "pool_internal.h"
 
 #define POOL_PAR_MIN 65536 /* input elements below which one thread does the work */
 #define AVG_BLOCK 256      /* channels averaged together in one stack buffer of doubles */
@@ -119,6 +120,30 @@ static void max_row_values(const struct pool_geom *g, int64_t row, const float *
                 for (int64_t ch = 0; ch < c; ch++)
                     best[ch] = v[ch] > best[ch] ? v[ch] : best[ch];
             }
+    }
+}
+
+void fnn_maxpool2x2_rows(int64_t w, int64_t c, const float *rows, float *y, int32_t *argmax, int32_t base)
+{
+    int64_t ld = w * c;
+    for (int64_t px = 0; px < w / 2; px++) {
+        const float *v = rows + 2 * px * c;
+        float *restrict best = y + px * c;
+        memcpy(best, v, (size_t)c * sizeof(float));
+        if (argmax) {
+            int32_t *restrict arg = argmax + px * c, first = base + (int32_t)(2 * px * c);
+            for (int32_t ch = 0; ch < (int32_t)c; ch++)
+                arg[ch] = first + ch;
+            select_max(c, v + c, first + (int32_t)c, best, arg);
+            select_max(c, v + ld, first + (int32_t)ld, best, arg);
+            select_max(c, v + ld + c, first + (int32_t)(ld + c), best, arg);
+            continue;
+        }
+        for (int64_t k = 1; k < 4; k++) {
+            const float *restrict u = v + (k >> 1) * ld + (k & 1) * c;
+            for (int64_t ch = 0; ch < c; ch++)
+                best[ch] = u[ch] > best[ch] ? u[ch] : best[ch];
+        }
     }
 }
 

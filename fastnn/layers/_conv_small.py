@@ -2,8 +2,7 @@
 
 `Conv2D` takes it (`takes_small_path`, decided at build) for stride-1, undilated convolutions with few input
 channels and filters, where the GEMM's 16-wide tiles would be mostly empty. Forward and backward run one
-kernel call each; `forward_pooled` runs the layer and the 2x2 MaxPool2D after it in one call (the model's
-forward plan, `pooling.forward_steps`, pairs them).
+kernel call each; `_small_call` can also pool the output 2x2 in the same call (`_conv_pooled.PooledConv`).
 """
 import numpy as np
 
@@ -45,29 +44,6 @@ class SmallChannelConv:
         _kernels.conv2d_small_forward(x, self.weights[0], y, g[4], g[5], g[8], g[9],
                                       self.weights[1] if self.use_bias else None, act, self._alpha, pooled, argmax,
                                       _threads())
-
-    def can_fuse_pool(self, pool):
-        """Whether this layer and `pool` (the next layer) may run forward as one kernel call."""
-        return (self._small and self._act in _SMALL_ACTS and not self.emit_logits and pool.pool_size == (2, 2)
-                and pool.strides == (2, 2) and pool.padding == "valid" and pool.input_shape == self.output_shape)
-
-    def forward_pooled(self, x, keep, pool):
-        """The forward pass of this layer and of the 2x2 MaxPool2D `pool` after it (`can_fuse_pool`) in one
-        kernel call. keep: write what both backward passes need (this layer's output, the pool's argmax);
-        else (inference) the full-resolution map is never written and neither layer can run backward.
-        x is the model's checked input or the previous layer's output (the model's forward plan calls this)."""
-        n = x.shape[0]
-        pooled = pool._buffer("y", (n,) + pool.output_shape)
-        if not keep:
-            self._small_call(x, None, self._act, pooled)
-            self._x = self._z = self._y = self._cols = pool._x = pool._argmax = None
-            return pooled
-        y = self._buffer("y", (n,) + self.output_shape)
-        argmax = pool._buffer("argmax", pooled.shape, np.int32)
-        self._small_call(x, y, self._act, pooled, argmax)
-        self._x, self._z, self._y, self._cols = x, None, y.reshape(-1, self.filters), None
-        pool._x, pool._argmax = y, argmax
-        return pooled
 
     def _small_backward(self, grad_out, need_dx, accumulate):
         x, nt = self._x, _threads()

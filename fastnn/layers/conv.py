@@ -10,6 +10,7 @@ matrix is built.
 import numpy as np
 
 from .. import _kernels, activations, initializers
+from ._conv_pooled import PooledConv
 from ._conv_small import SmallChannelConv, takes_small_path
 from .base import Layer, ParamSpec
 from .core import _Activated
@@ -98,7 +99,7 @@ def _contiguous_input(layer, x):
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-class Conv2D(Layer, _Activated, SmallChannelConv):
+class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
     """2-D convolution over NHWC images: ``y = activation(conv(x, kernel) + bias)``.
 
     Parameters
@@ -215,7 +216,9 @@ class Conv2D(Layer, _Activated, SmallChannelConv):
         self._x, self._z, self._y = x, (None if fuse else z), y
         return y.reshape((n,) + self.output_shape)
 
-    def backward(self, grad_out, need_dx=True, accumulate=False):
+    def backward(self, grad_out, need_dx=True, accumulate=False, relu_below=None):
+        """As Layer.backward; relu_below: the Conv2D before this one when it `takes_relu_gradient(self)`: dx
+        is then that layer's dz (through its ReLU), and its bias gradient is written."""
         if self._small:
             return self._small_backward(grad_out, need_dx, accumulate)
         x, nt = self._x, _threads()
@@ -236,20 +239,28 @@ class Conv2D(Layer, _Activated, SmallChannelConv):
                 self._activation_grad(self._z, self._y, dy, dz)
             if train and self.use_bias:
                 _kernels.colsum(dz, self.grads[1], accumulate, nt)
-        return self._backward_from_dz(dz, need_dx, accumulate)
+        return self._backward_from_dz(dz, need_dx, accumulate, relu_below)
 
-    def takes_pool_relu_gradient(self, pool):
-        """Whether the MaxPool2D `pool` right after this layer may compute this layer's dz and bias gradient
-        (`MaxPool2D.backward_through_relu`): a ReLU with a bias, off the small-channel path."""
+    @property
+    def gives_relu_gradient(self):
+        """Whether this layer's input gradient can be masked by the ReLU before it (`takes_relu_gradient`)."""
+        return self._implicit
+
+    def takes_relu_gradient(self, nxt):
+        """Whether the layer `nxt` right after this one may compute this layer's dz (the gradient through its
+        ReLU) and bias gradient: a ReLU with a bias, off the small-channel path, before a layer that
+        `gives_relu_gradient` (MaxPool2D.backward_through_relu, or an implicit Conv2D's masked input
+        gradient). This layer's backward then starts from dz (`backward_from_dz`)."""
         return (not self._small and self._act == activations.code("relu") and self.use_bias
-                and not self.emit_logits and pool.input_shape == self.output_shape)
+                and not self.emit_logits and nxt.input_shape == self.output_shape
+                and getattr(nxt, "gives_relu_gradient", False))
 
-    def backward_after_pool(self, dz, need_dx):
-        """The rest of backward once the pool after this layer wrote dz (this layer's output shape) and the bias
-        gradient: the kernel gradient and, when need_dx, the input gradient."""
-        return self._backward_from_dz(dz.reshape(-1, self.filters), need_dx, False)
+    def backward_from_dz(self, dz, need_dx, relu_below=None):
+        """The rest of backward once the layer after this one wrote dz (this layer's output shape) and the bias
+        gradient: the kernel gradient and, when need_dx, the input gradient (relu_below as in backward)."""
+        return self._backward_from_dz(dz.reshape(-1, self.filters), need_dx, False, relu_below)
 
-    def _backward_from_dz(self, dz, need_dx, accumulate):
+    def _backward_from_dz(self, dz, need_dx, accumulate, relu_below=None):
         x, nt, train = self._x, _threads(), self.trainable
         kernel = self.weights[0].reshape(self._k, self.filters)
         if not train and not accumulate:
@@ -271,7 +282,11 @@ class Conv2D(Layer, _Activated, SmallChannelConv):
                 _kernels.conv2d_implicit_backward_kernel(x, dz, self.grads[0].reshape(self._k, self.filters),
                                                          *self._geom, accumulate=accumulate, n_threads=nt)
             if need_dx:
-                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, n_threads=nt)
+                relu_y = None if relu_below is None else relu_below._y.reshape(x.shape)
+                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, nt)
+                if relu_below is not None:  # its bias gradient: the column sums of its dz, this dx
+                    rows = dx.reshape(-1, relu_below.filters)
+                    _kernels.act_backward_colsum(None, None, rows, rows, relu_below.grads[1], 0, 0.0, False, nt)
             return dx
         step, chunks = self._chunks(dz.shape[0])
         if need_dx:

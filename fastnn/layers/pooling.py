@@ -64,6 +64,8 @@ class MaxPool2D(_Pooling2D):
     (1, 2, 2, 2)
     """
 
+    gives_relu_gradient = True  # backward_through_relu, for the Conv2D before it (Conv2D.takes_relu_gradient)
+
     def forward(self, x, training=False):
         x = _contiguous_input(self, x)
         shape = (x.shape[0],) + self.output_shape
@@ -77,7 +79,7 @@ class MaxPool2D(_Pooling2D):
 
     def backward_through_relu(self, grad_out, conv):
         """The gradient through this pool and the ReLU of the Conv2D `conv` before it
-        (`conv.takes_pool_relu_gradient(self)`), with conv's bias gradient: conv's dz, its output shape. At
+        (`conv.takes_relu_gradient(self)`), with conv's bias gradient: conv's dz, its output shape. At
         each window's argmax the ReLU's derivative is (pooled value > 0), so dz never needs a pass of its own
         over the full-resolution map."""
         dy = np.ascontiguousarray(grad_out, dtype=np.float32)
@@ -211,24 +213,26 @@ def forward_steps(layers, training, keep):
 
 def backward_steps(layers):
     """The backward pass of a layer sequence as (callable, need_dx) pairs, ``dy = f(dy, need_dx)`` in turn (last
-    layer first): a MaxPool2D after a Conv2D that `takes_pool_relu_gradient` hands that layer its dz and bias
-    gradient directly (`_pool_relu_backward`), the others run ``layer.backward(dy, need_dx)``."""
-    steps, i = [], len(layers) - 1
-    while i >= 0:
+    layer first), each layer ``layer.backward(dy, need_dx)`` except: a layer after a Conv2D that
+    `takes_relu_gradient` from it (a MaxPool2D, or an implicit-GEMM Conv2D) hands that Conv2D its dz and bias
+    gradient directly, and that Conv2D's step starts from dz (`backward_from_dz`)."""
+    steps = []
+    for i in range(len(layers) - 1, -1, -1):
         layer, prev = layers[i], layers[i - 1] if i > 0 else None
-        if type(layer) is MaxPool2D and type(prev) is Conv2D and prev.takes_pool_relu_gradient(layer):
-            steps.append((functools.partial(_pool_relu_backward, layer, prev), i > 1))
-            i -= 2
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        gives = type(prev) is Conv2D and prev.takes_relu_gradient(layer)
+        if type(layer) is MaxPool2D and gives:
+            steps.append((functools.partial(_through_relu, layer, prev), True))
+        elif type(layer) is Conv2D:
+            step = layer.backward_from_dz if nxt is not None and layer.takes_relu_gradient(nxt) else layer.backward
+            steps.append((functools.partial(step, relu_below=prev) if gives else step, i > 0))
         else:
             steps.append((layer.backward, i > 0))
-            i -= 1
     return steps
 
 
-def _pool_relu_backward(pool, conv, dy, need_dx):
-    if not conv.trainable:  # no bias gradient to write: the two layers one after the other
-        return conv.backward(pool.backward(dy, True), need_dx)
-    return conv.backward_after_pool(pool.backward_through_relu(dy, conv), need_dx)
+def _through_relu(pool, conv, dy, need_dx):
+    return pool.backward_through_relu(dy, conv)
 
 
 # Keras' other spellings

@@ -36,17 +36,38 @@ def _plain(model):
     return [(layers[i].backward, i > 0) for i in range(len(layers) - 1, -1, -1)]
 
 
-def test_the_plan_pairs_each_relu_conv_with_its_pool():
-    fused = [getattr(step, "func", None) is pooling._pool_relu_backward for step, _ in
-             pooling.backward_steps(_model()._layers)]
-    assert fused == [False, False, True, True]  # Dense, Flatten, (pool, conv), (pool, conv)
+def _plan(model):
+    """Each backward step as "layer name.method" (+ "<-relu name" when it computes that layer's dz too)."""
+    described = []
+    for step, _ in pooling.backward_steps(model._layers):
+        if getattr(step, "func", None) is pooling._through_relu:
+            pool, conv = step.args
+            described.append(f"{pool.name}.through_relu<-{conv.name}")
+            continue
+        below = step.keywords.get("relu_below") if hasattr(step, "keywords") else None
+        method = getattr(step, "func", step)
+        described.append(f"{method.__self__.name}.{method.__name__}" + (f"<-{below.name}" if below else ""))
+    return described
+
+
+def test_the_plan_pairs_each_relu_conv_with_the_layer_after_it():
+    model = _model()
+    c1, p1, c2, p2, f, d = (layer.name for layer in model._layers)
+    assert _plan(model) == [f"{d}.backward", f"{f}.backward", f"{p2}.through_relu<-{c2}",
+                            f"{c2}.backward_from_dz", f"{p1}.through_relu<-{c1}", f"{c1}.backward_from_dz"]
     for kwargs in ({"first_activation": "tanh"}, {"use_bias": False}):
-        fused = [getattr(step, "func", None) is pooling._pool_relu_backward for step, _ in
-                 pooling.backward_steps(_model(**kwargs)._layers)]
-        assert fused == [False, False, True, False, False]
+        model = _model(**kwargs)
+        c1, p1, c2, p2, f, d = (layer.name for layer in model._layers)
+        assert _plan(model) == [f"{d}.backward", f"{f}.backward", f"{p2}.through_relu<-{c2}",
+                                f"{c2}.backward_from_dz", f"{p1}.backward", f"{c1}.backward"]
     small = fastnn.Sequential([L.Input((8, 8, 1)), L.Conv2D(6, 3, activation="relu"), L.MaxPool2D(2)])
     assert [s for s, _ in pooling.backward_steps(small._layers)] == [small._layers[1].backward,
                                                                        small._layers[0].backward]
+    # an implicit Conv2D (>= 12 channels in) masks its input gradient by the ReLU conv before it
+    chain = fastnn.Sequential([L.Input((8, 8, 3)), L.Conv2D(20, 3, activation="relu"),
+                               L.Conv2D(16, 3, activation="relu"), L.Conv2D(8, 3, activation="relu")])
+    c1, c2, c3 = (layer.name for layer in chain._layers)
+    assert _plan(chain) == [f"{c3}.backward<-{c2}", f"{c2}.backward_from_dz<-{c1}", f"{c1}.backward_from_dz"]
 
 
 def test_same_gradients_as_the_layers_one_after_the_other():
@@ -69,7 +90,26 @@ def test_same_gradients_as_the_layers_one_after_the_other():
     assert len(kernel_rows) == 2
 
 
-def test_a_frozen_conv_takes_the_two_layer_path_and_stays_unchanged():
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_conv_chain_masked_by_the_implicit_conv_is_bitwise_the_layers(frozen):
+    """conv (im2col, relu) -> conv (implicit): the second's input gradient masked by the first's ReLU output is
+    the first's dz, and its bias gradient is summed in the same blocks as the first's own backward would."""
+    fastnn.set_seed(4)
+    model = fastnn.Sequential([L.Input((10, 10, 3)), L.Conv2D(20, 3, padding="same", activation="relu"),
+                               L.Conv2D(16, 3, padding="same", activation="relu"), L.Flatten(), L.Dense(4)])
+    model.compile("sgd", fastnn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model._layers[0].trainable = not frozen
+    x, y = _data()
+    grads = {}
+    for name, steps in (("fused", pooling.backward_steps(model._layers)), ("plain", _plain(model))):
+        model._steps["backward"] = steps
+        grads[name] = model_gradients(model, x, y)
+    assert "<-" in _plan(model)[2]
+    np.testing.assert_array_equal(grads["fused"], grads["plain"])
+    assert not grads["fused"][:model._layers[0].weights[0].size].any() if frozen else grads["fused"].any()
+
+
+def test_a_frozen_conv_stays_unchanged():
     x, y = _data()
     model = _model(optimizer=fastnn.optimizers.SGD(0.1))
     conv = model._layers[2]
