@@ -28,15 +28,18 @@ _LOSS_KINDS = {losses.SparseCategoricalCrossentropy: _kernels.DENSE_XENT_SPARSE,
                losses.BinaryCrossentropy: _kernels.DENSE_BCE_LOGITS, losses.MeanSquaredError: _kernels.DENSE_MSE}
 
 
+def _plain_dense(layers):
+    """Whether the layers are all plain Dense on 1-D samples with a softmax only at the end."""
+    from .layers.core import Dense
+    return all(type(layer) is Dense and len(layer.input_shape) == 1
+               and (layer._act != activations.SOFTMAX or layer is layers[-1]) for layer in layers)
+
+
 def _dense_layers(model):
     """The model's layers when they are all plain Dense on 1-D samples with a softmax only at the end."""
-    from .layers.core import Dense
     layers = model._layers
-    if not layers or model._arena is None or len(model._input_shape) != 1:
+    if not layers or model._arena is None or not _plain_dense(layers):
         return None
-    for layer in layers:
-        if type(layer) is not Dense or (layer._act == activations.SOFTMAX and layer is not layers[-1]):
-            return None
     return layers
 
 
@@ -104,6 +107,26 @@ class ForwardPlan:
         team, threads = _threads_for(len(x) * self.size, TEAM_FORWARD_WORK)
         plan.forward(x, team, threads)
         return out
+
+    def step(self, x, _):
+        """run(x) as a step of a model's forward plan (x the output of the layer before the stack)."""
+        return self.run(np.ascontiguousarray(x))
+
+
+def with_dense_tail(model, steps):
+    """Inference `steps` (pooling.forward_steps of the model's layers) with the Dense layers that end the model,
+    when two or more on 1-D samples, as one ForwardPlan call: at batch 1 the Python of each layer call is
+    most of its time."""
+    from .layers.core import Dense
+    tail = []
+    for f, _ in reversed(steps):
+        layer = getattr(f, "__self__", None)
+        if type(layer) is not Dense or f.__func__ is not Dense.forward:
+            break
+        tail.insert(0, layer)
+    if not ENABLED or len(tail) < 2 or not _plain_dense(tail):
+        return steps
+    return steps[:len(steps) - len(tail)] + [(ForwardPlan(model, tail).step, None)]
 
 
 def forward_plan_for(model, cached):

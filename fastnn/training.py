@@ -142,10 +142,14 @@ class TrainingMixin:
             fused.emit_logits = for_loss
         # small Conv2D + MaxPool2D pairs run as one call, keeping what backward needs unless nothing will run it
         keep = training or for_loss
-        steps = self._layer_steps((training, keep), _pooling.forward_steps, training, keep)
+        steps = self._layer_steps((training, keep), self._forward_steps, training, keep)
         for step, arg in steps:
             x = step(x, arg)
         return x
+
+    def _forward_steps(self, layers, training, keep):
+        steps = _pooling.forward_steps(layers, training, keep)
+        return steps if training or keep else _dense_plan.with_dense_tail(self, steps)
 
     def _layer_steps(self, key, build, *args):
         """The steps `build(layers, *args)` planned for this model's layers, kept per key until the arena (and so

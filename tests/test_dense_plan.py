@@ -294,3 +294,35 @@ def test_momentum_set_to_zero_between_steps_drops_the_velocity():
         twin.train_on_batch(*batches[1])
     for a, b in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch", [1, 5, 300])
+def test_the_dense_layers_ending_a_conv_model_predict_as_one_plan_bitwise(batch):
+    fastnn.set_seed(6)
+    model = fastnn.Sequential([L.Input((8, 8, 2)), L.Conv2D(4, 3, activation="relu"), L.MaxPool2D(),
+                               L.Flatten(), L.Dense(20, activation="relu"), L.Dense(7, activation="tanh"),
+                               L.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(1).standard_normal((batch, 8, 8, 2)).astype(np.float32)
+    with mode(True):
+        planned = model.predict_on_batch(x)
+        steps = model._steps[False, False]
+        assert isinstance(steps[-1][0].__self__, _dense_plan.ForwardPlan) and len(steps) == 3
+        assert model.predict(x, batch_size=2, verbose=0).tobytes() == np.concatenate(
+            [model.predict_on_batch(x[i:i + 2]) for i in range(0, batch, 2)]).tobytes()
+        trained = model(x, training=True)  # training keeps the layers (backward needs them)
+    with mode(False):
+        model._steps.clear()
+        assert model.predict_on_batch(x).tobytes() == planned.tobytes()
+        assert len(model._steps[False, False]) == 5
+    np.testing.assert_array_equal(trained, planned)
+
+
+def test_a_single_dense_layer_or_a_sequence_dense_keeps_its_own_step():
+    fastnn.set_seed(7)
+    one = fastnn.Sequential([L.Input((6, 6, 1)), L.Conv2D(3, 3), L.Flatten(), L.Dense(4)])
+    seq = fastnn.Sequential([L.Input((5, 3)), L.Dense(4), L.Dense(2)])  # Dense on (time, features) samples
+    for model, shape in ((one, (2, 6, 6, 1)), (seq, (2, 5, 3))):
+        model.predict_on_batch(np.zeros(shape, np.float32))
+        assert not any(isinstance(getattr(f, "__self__", None), _dense_plan.ForwardPlan)
+                       for f, _ in model._steps[False, False])
