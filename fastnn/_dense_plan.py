@@ -129,15 +129,23 @@ def with_dense_tail(model, steps):
     return steps[:len(steps) - len(tail)] + [(ForwardPlan(model, tail).step, None)]
 
 
+class NoPlan:
+    """forward_plan_for's answer for a model that is not a Dense stack, kept as long as its arena (asking
+    again costs more than a microsecond a batch)."""
+
+    def __init__(self, arena):
+        self.arena = arena
+
+
 def forward_plan_for(model, cached):
-    """The ForwardPlan for the model (`cached` when it still fits), or None when the model is not a Dense
-    stack."""
+    """The ForwardPlan for the model (`cached` when it still fits), NoPlan when the model is not a Dense
+    stack, None when plans are off."""
     if not ENABLED:
         return None
     if cached is not None and cached.arena is model._arena:
         return cached  # a change of layers drops the plan (TrainingMixin._on_structure_change)
     layers = _dense_layers(model)
-    return None if layers is None else ForwardPlan(model, layers)
+    return NoPlan(model._arena) if layers is None else ForwardPlan(model, layers)
 
 
 class TrainPlan:

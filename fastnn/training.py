@@ -244,7 +244,7 @@ class TrainingMixin:
     def _infer(self, x):
         """The model's output for a validated batch in inference mode (a buffer reused by the next call)."""
         plan = self._dense_forward = _dense_plan.forward_plan_for(self, self._dense_forward)
-        if plan is not None:
+        if type(plan) is _dense_plan.ForwardPlan:
             return plan.run(x)
         return self._maybe_serial(False, self._forward, x, False, False)
 
