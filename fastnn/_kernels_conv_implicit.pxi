@@ -53,23 +53,32 @@ def conv2d_implicit_forward(const float[:, :, :, ::1] x, const float[:, ::1] ker
 
 def conv2d_implicit_backward_data(const float[:, ::1] dz, const float[:, ::1] kernel, float[:, :, :, ::1] dx,
                                   int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
-                                  const float[:, :, :, ::1] relu_y=None, int n_threads=1):
+                                  const float[:, :, :, ::1] relu_y=None, float[::1] dx_colsum=None,
+                                  int n_threads=1):
     """dx = the input gradient of the convolution for dz (batch * oh * ow, filters); dx (batch, h, w, c) is
     overwritten. relu_y (dx's shape), when given, is the output of a ReLU the input came from: dx is zeroed
-    where relu_y <= 0, so it is that ReLU's input gradient."""
+    where relu_y <= 0, so it is that ReLU's input gradient. dx_colsum (c), when given, is overwritten with the
+    sums of dx per channel (in double, image row by image row): that ReLU's layer's bias gradient."""
     check_implicit(dx.shape, kernel.shape[0], kernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
                    "conv2d_implicit_backward_data")
     if relu_y is not None and not is_shape(relu_y.shape, dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]):
         raise ValueError(f"conv2d_implicit_backward_data: relu_y must have dx's shape {shape4(dx.shape)}, got "
                          f"{shape4(relu_y.shape)}")
+    if dx_colsum is not None and dx_colsum.shape[0] != dx.shape[3]:
+        raise ValueError(f"conv2d_implicit_backward_data: dx_colsum must have {dx.shape[3]} elements (dx's "
+                         f"channels), got {dx_colsum.shape[0]}")
     if dz.shape[0] == 0:
+        if dx_colsum is not None:
+            dx_colsum[:] = 0
         return
     cdef const float *relu_ptr = &relu_y[0, 0, 0, 0] if relu_y is not None else NULL
+    cdef float *colsum_ptr = &dx_colsum[0] if dx_colsum is not None else NULL
     cdef int status
     with nogil:
         status = fnn_conv2d_implicit_backward_data_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], kh, kw,
                                                        pt, pl, dh, dw, oh, ow, kernel.shape[1], &dz[0, 0],
-                                                       &kernel[0, 0], relu_ptr, &dx[0, 0, 0, 0], n_threads)
+                                                       &kernel[0, 0], relu_ptr, &dx[0, 0, 0, 0], colsum_ptr,
+                                                       n_threads)
     if status != FNN_OK:
         check(status, f"conv2d_implicit_backward_data into dx {shape4(dx.shape)} with kernel {(kh, kw)}, "
                       f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")

@@ -28,6 +28,7 @@
 #include "fnn.h"
 #include "act_internal.h"
 #include "conv_implicit_internal.h"
+#include "ew.h"
 #include "pool_internal.h"
 
 #include <stdlib.h>
@@ -53,6 +54,7 @@ typedef struct {
     float *pooled;        /* the 2 x 2 stride-2 max pool of the output, or NULL */
     int32_t *argmax;      /* with pooled: each max's index in its image of the output, as pool.c (or NULL) */
     const float *relu_y;  /* or NULL: y's shape; y is zeroed where relu_y <= 0 (dx through a ReLU before) */
+    double *row_sums;     /* or NULL: per output row, the column sums of y (f doubles a row) */
     fnn_gemm_direct dk;
     int segmented;      /* run tiles on the AVX-512 segmented kernel (else direct-kernel calls chained) */
     const float *zeros; /* kw * c zeros: the A rows of a tap in the top/bottom padding */
@@ -215,11 +217,14 @@ static int threads_for(double flops, int n_threads, int64_t units)
  * pooled, blocks hold whole pairs of rows, pooled as soon as they are made (from a per-thread block of rows
  * in cache when y is NULL, so the full-resolution map is never written). */
 static int conv_run(const geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
-                    float *y, float *pooled, int32_t *argmax, const float *relu_y, int n_threads)
+                    float *y, float *pooled, int32_t *argmax, const float *relu_y, double *row_sums,
+                    int n_threads)
 {
     int isa = fnn_isa_current();
-    fwd_problem p = {*g,     x,      kernel, bias,   act, alpha, y,
-                     pooled, argmax, relu_y, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f), 0, NULL};
+    fwd_problem p = {*g,     x,      kernel, bias,     act, alpha, y,
+                     pooled, argmax, relu_y, row_sums, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f),
+                     0,      NULL};
+    const struct fnn_ew *ew = fnn_ew_current();
     p.segmented = segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
@@ -255,6 +260,10 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
             forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
             if (pooled)
                 pool_rows(&p, r0, r1, dst);
+            for (int64_t r = r0; row_sums && r < r1; r++) { /* each row on its own: any blocks, same sums */
+                memset(row_sums + r * g->f, 0, (size_t)g->f * sizeof(double));
+                ew->colsum(g->ow, g->f, dst + (r - r0) * g->ow * g->f, g->f, row_sums + r * g->f);
+            }
         }
         fnn_fpu_leave(fpu);
     }
@@ -286,13 +295,13 @@ int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t
     if (!x || !kernel || (!y && !pooled))
         return FNN_EBADARG;
     geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, n_threads);
+    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, n_threads);
 }
 
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                           int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                           int64_t filters, const float *dz, const float *kernel,
-                                          const float *relu_y, float *dx, int n_threads)
+                                          const float *relu_y, float *dx, float *dx_colsum, int n_threads)
 {
     if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
         return FNN_EBADARG;
@@ -312,7 +321,17 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
                 dst[co * c + ci] = src[ci * filters + co];
     }
     geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
-    int status = conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y, n_threads);
+    double *row_sums = dx_colsum ? malloc((size_t)(batch * h * c) * sizeof(double)) : NULL;
+    int status = dx_colsum && !row_sums ? FNN_ENOMEM
+                                        : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y,
+                                                   row_sums, n_threads);
+    for (int64_t ch = 0; status == FNN_OK && dx_colsum && ch < c; ch++) {
+        double total = 0.0;
+        for (int64_t r = 0; r < batch * h; r++)
+            total += row_sums[r * c + ch];
+        dx_colsum[ch] = (float)total;
+    }
+    free(row_sums);
     free(flipped);
     return status;
 }

@@ -319,7 +319,9 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
  *   NULL; oh, ow even): y max-pooled 2 x 2 at stride 2, argmax (or NULL) as fnn_maxpool2d_forward_f32's; y may
  *   be NULL when pooled is given (the full-resolution map is then never written).
  * backward_data: dx (batch x h x w x c) = the gradient of the convolution for dz (batch*oh*ow x filters),
- *   zeroed where relu_y (x's shape, or NULL) <= 0: given the ReLU output x is, the ReLU's input gradient.
+ *   zeroed where relu_y (x's shape, or NULL) <= 0: given the ReLU output x is, the ReLU's input gradient;
+ *   dx_colsum (c floats, or NULL) = the sums of dx per channel (in double, image row by image row, the rows
+ *   in order: the same bits for any n_threads), that ReLU's layer's bias gradient.
  * backward_kernel: dkernel (kh*kw*c x filters) (+)= the kernel gradient for x and dz. Any n_threads: same bits. */
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
@@ -329,7 +331,7 @@ int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                           int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                           int64_t filters, const float *dz, const float *kernel,
-                                          const float *relu_y, float *dx, int n_threads);
+                                          const float *relu_y, float *dx, float *dx_colsum, int n_threads);
 int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
                                             int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh,
                                             int64_t ow, int64_t filters, const float *x, const float *dz,

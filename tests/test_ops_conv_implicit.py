@@ -123,10 +123,14 @@ def test_backward_matches_the_direct_convolution_and_is_bitwise_on_1_and_2_threa
         close(dk, dk_ref, dz.shape[0])
         dx2, dk2 = backward(x, kernel, dz, geom, 2)
         relu_y = np.maximum(random(shape, seed + 3), 0)  # about half zeros
+        sums = []
         for n_threads in (1, 2):  # masked by a ReLU's output: that ReLU's input gradient, bit for bit
-            masked = np.full(shape, np.nan, np.float32)
-            _kernels.conv2d_implicit_backward_data(dz, kernel, masked, *geom, relu_y, n_threads)
+            masked, colsum = np.full(shape, np.nan, np.float32), np.full(shape[3], np.nan, np.float32)
+            _kernels.conv2d_implicit_backward_data(dz, kernel, masked, *geom, relu_y, colsum, n_threads)
             np.testing.assert_array_equal(masked, np.where(relu_y > 0, dx, np.float32(0)))
+            sums.append(colsum)
+        np.testing.assert_allclose(sums[0], masked.astype(np.float64).sum(axis=(0, 1, 2)), rtol=1e-6, atol=1e-6)
+        assert sums[0].tobytes() == sums[1].tobytes()
     assert dx2.tobytes() == dx.tobytes() and dk2.tobytes() == dk.tobytes()
 
 
@@ -185,5 +189,7 @@ def test_bad_arguments_are_rejected():
         _kernels.conv2d_implicit_forward(x, kernel, y, *geom, bias=np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="relu_y must have dx's shape"):
         _kernels.conv2d_implicit_backward_data(y, kernel, x, *geom, relu_y=x[:1])
+    with pytest.raises(ValueError, match="dx_colsum must have 16 elements"):
+        _kernels.conv2d_implicit_backward_data(y, kernel, x, *geom, dx_colsum=np.zeros(8, np.float32))
     with pytest.raises(ValueError, match="invalid argument"):
         _kernels.conv2d_implicit_forward(x, kernel, y, 3, 3, 1, 1, -1, 1, 1, 1, 5, 5)

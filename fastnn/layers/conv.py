@@ -282,11 +282,10 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
                 _kernels.conv2d_implicit_backward_kernel(x, dz, self.grads[0].reshape(self._k, self.filters),
                                                          *self._geom, accumulate=accumulate, n_threads=nt)
             if need_dx:
-                relu_y = None if relu_below is None else relu_below._y.reshape(x.shape)
-                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, nt)
-                if relu_below is not None:  # its bias gradient: the column sums of its dz, this dx
-                    rows = dx.reshape(-1, relu_below.filters)
-                    _kernels.act_backward_colsum(None, None, rows, rows, relu_below.grads[1], 0, 0.0, False, nt)
+                # below's dz and bias gradient (the column sums of its dz, this dx) in the same pass
+                relu_y, dbias = (None, None) if relu_below is None else (relu_below._y.reshape(x.shape),
+                                                                         relu_below.grads[1])
+                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, dbias, nt)
             return dx
         step, chunks = self._chunks(dz.shape[0])
         if need_dx:
