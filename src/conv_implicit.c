@@ -28,7 +28,6 @@
 #include "fnn.h"
 #include "act_internal.h"
 #include "conv_implicit_internal.h"
-#include "ew.h"
 #include "pool_internal.h"
 
 #include <stdlib.h>
@@ -54,7 +53,7 @@ typedef struct {
     float *pooled;        /* the 2 x 2 stride-2 max pool of the output, or NULL */
     int32_t *argmax;      /* with pooled: each max's index in its image of the output, as pool.c (or NULL) */
     const float *relu_y;  /* or NULL: y's shape; y is zeroed where relu_y <= 0 (dx through a ReLU before) */
-    double *row_sums;     /* or NULL: per output row, the column sums of y (f doubles a row) */
+    double *row_sums;     /* or NULL (act linear): per output row, the column sums of y (f doubles a row) */
     fnn_gemm_direct dk;
     int segmented;      /* run tiles on the AVX-512 segmented kernel (else direct-kernel calls chained) */
     const float *zeros; /* kw * c zeros: the A rows of a tap in the top/bottom padding */
@@ -71,12 +70,30 @@ static int segmented_for(int isa, const fnn_gemm_direct *dk)
            && (dk->nr <= 32 || dk->mr <= 6);
 }
 
+/* sums (+)= the tile's stored values in double as fnn_conv_seg_tile_avx512 adds them: sums_ld 0, the column
+ * sums (0 + row 0 + row 1 ...) added once; else row i into sums + i * sums_ld. */
+static void tile_sums(const float *c, int64_t ldc, int64_t mr, int64_t nr, double *sums, int64_t sums_ld)
+{
+    if (sums_ld == 0) {
+        for (int64_t j = 0; j < nr; j++) {
+            double part = 0.0;
+            for (int64_t i = 0; i < mr; i++)
+                part += c[i * ldc + j];
+            sums[j] += part;
+        }
+        return;
+    }
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++)
+            sums[i * sums_ld + j] += c[i * ldc + j];
+}
+
 /* One tile, C (+)= the chain of n_seg segments, then ep's bias and activation: on the segmented kernel in
  * batches of MAX_SEGS, or one direct-kernel call per segment; the same FMA chain either way. The segmented
- * kernel also applies relu_y's mask (finish_tile does it after direct-kernel calls). */
+ * kernel also applies relu_y's mask and adds the sums (finish_tile does both after direct-kernel calls). */
 static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, const fnn_conv_seg *seg,
                        int64_t cs_a, int64_t rs_b, float *c, int64_t ldc, int64_t mr, int64_t nr,
-                       const fnn_tile_epilogue *ep, const float *relu_y)
+                       const fnn_tile_epilogue *ep, const float *relu_y, double *sums, int64_t sums_ld)
 {
     int64_t step = segmented ? MAX_SEGS : 1;
     for (int64_t s = 0; s < n_seg; s += step) {
@@ -84,7 +101,8 @@ static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, 
         fnn_tile_epilogue e = {s > 0 || ep->load_c, last ? ep->bias : NULL, last ? ep->act : FNN_ACT_LINEAR,
                                ep->alpha};
         if (segmented)
-            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e, last ? relu_y : NULL);
+            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e, last ? relu_y : NULL,
+                                     last ? sums : NULL, sums_ld);
         else
             dk->fn(seg[s].kc, seg[s].a, seg[s].rs_a, cs_a, seg[s].b, rs_b, c, ldc, mr, nr, &e);
     }
@@ -96,9 +114,10 @@ static inline const float *tile_relu_y(const fwd_problem *p, const float *c)
     return p->relu_y ? p->relu_y + (c - p->y) : NULL;
 }
 
-/* Activations the micro-kernels do not apply in registers run on the finished tile, and relu_y's mask when
- * the segmented kernel did not apply it. */
-static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int64_t mr, int64_t nr)
+/* Activations the micro-kernels do not apply in registers run on the finished tile, and relu_y's mask and
+ * the sums when the segmented kernel did not apply them. */
+static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int64_t mr, int64_t nr, double *sums,
+                               int64_t sums_ld)
 {
     if (p->act != FNN_ACT_LINEAR && p->act != FNN_ACT_RELU && p->act != FNN_ACT_LEAKY_RELU)
         fnn_act_block(mr, nr, c, ldc, NULL, p->act, p->alpha);
@@ -108,6 +127,8 @@ static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int6
             for (int64_t j = 0; j < nr; j++)
                 c[i * ldc + j] = m[i * ldc + j] > 0.0f ? c[i * ldc + j] : 0.0f;
     }
+    if (sums && !p->segmented)
+        tile_sums(c, ldc, mr, nr, sums, sums_ld);
 }
 
 /* The im2col row of output pixel (n, oy, ox) into d (kh * kw * c floats, zeros in the padding). */
@@ -157,8 +178,10 @@ static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t o
         float *c = yrows + ox * g->f + j;
         for (int64_t s = 0; s < n_seg; s++)
             seg[s].b = p->kernel + s * kc * g->f + j;
-        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c));
-        finish_tile(p, c, ldc, count, nr);
+        double *sums = p->row_sums ? p->row_sums + r0 * g->f + j : NULL; /* a row a pixel */
+        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c), sums,
+                   g->f);
+        finish_tile(p, c, ldc, count, nr, sums, g->f);
     }
 }
 
@@ -166,7 +189,7 @@ static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t o
  * column dilation a kernel row's taps read kw * c consecutive floats per pixel (the (kx, ch) order of the
  * columns), so they run as one segment per kernel row. */
 static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow,
-                          fnn_conv_seg *seg)
+                          fnn_conv_seg *seg, double *row_sums)
 {
     const geom *g = &p->g;
     int64_t per_row = g->dw == 1 ? 1 : g->kw, n_seg = g->kh * per_row, kc = g->kw * g->c / per_row;
@@ -183,8 +206,9 @@ static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t o
         for (int64_t s = 0; s < n_seg; s++)
             seg[s].b = p->kernel + s * kc * g->f + j;
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
-        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep, tile_relu_y(p, c));
-        finish_tile(p, c, g->f, count, nr);
+        double *sums = row_sums ? row_sums + j : NULL; /* all pixels in one row */
+        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep, tile_relu_y(p, c), sums, 0);
+        finish_tile(p, c, g->f, count, nr, sums, 0);
     }
 }
 
@@ -200,7 +224,8 @@ static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *ds
     for (int64_t r = r0; r < r1; r++)
         for (int64_t s = 0; s < tiles; s++) {
             int64_t a = lo + span * s / tiles, b = lo + span * (s + 1) / tiles;
-            interior_tile(p, r / g->oh, r % g->oh, a, b - a, dst + (r - r0) * ow * g->f, seg);
+            interior_tile(p, r / g->oh, r % g->oh, a, b - a, dst + (r - r0) * ow * g->f, seg,
+                          p->row_sums ? p->row_sums + r * g->f : NULL);
         }
     for (int64_t ox = 0; ox < ow; ox++) { /* the edge columns, [0, lo) and [hi, ow) */
         if (ox == lo)
@@ -242,7 +267,6 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
     fwd_problem p = {*g,     x,      kernel, bias,     act, alpha, y,
                      pooled, argmax, relu_y, row_sums, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f),
                      0,      NULL};
-    const struct fnn_ew *ew = fnn_ew_current();
     p.segmented = segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
@@ -278,10 +302,6 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
             forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
             if (pooled)
                 pool_rows(&p, r0, r1, dst);
-            for (int64_t r = r0; row_sums && r < r1; r++) { /* each row on its own: any blocks, same sums */
-                memset(row_sums + r * g->f, 0, (size_t)g->f * sizeof(double));
-                ew->colsum(g->ow, g->f, dst + (r - r0) * g->ow * g->f, g->f, row_sums + r * g->f);
-            }
         }
         fnn_fpu_leave(fpu);
     }
@@ -340,7 +360,8 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
                 dst[co * c + ci] = src[ci * filters + co];
     }
     geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
-    double *row_sums = dx_colsum ? malloc((size_t)(batch * h * c) * sizeof(double)) : NULL;
+    /* each image row's sums: its tiles' in a fixed order (interior, then edge columns), whatever the blocks */
+    double *row_sums = dx_colsum ? calloc((size_t)(batch * h * c), sizeof(double)) : NULL;
     int status = dx_colsum && !row_sums ? FNN_ENOMEM
                                         : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y,
                                                    row_sums, 0, n_threads);
@@ -376,7 +397,8 @@ static void dkernel_tile(const geom *g, const fnn_gemm_direct *dk, int segmented
         seg[n_seg++].kc = ox1 - ox0;
     }
     fnn_tile_epilogue ep = {1, NULL, FNN_ACT_LINEAR, 0.0f};
-    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep, NULL);
+    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep, NULL,
+               NULL, 0);
 }
 
 int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,

@@ -14,8 +14,8 @@
 
 /* MR, NV (zmm per row) and MASKED are compile-time constants in every caller. */
 INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c, int64_t ldc,
-                     int64_t nr, const fnn_tile_epilogue *ep, const float *relu_y, const int MR, const int NV,
-                     const int MASKED)
+                     int64_t nr, const fnn_tile_epilogue *ep, const float *relu_y, double *sums,
+                     int64_t sums_ld, const int MR, const int NV, const int MASKED)
 {
     const fnn_tile_epilogue e = *ep;
     __m512 acc[12][4];
@@ -55,6 +55,10 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
             b += rs_b;
         }
     }
+    __m512d part[4][2]; /* sums_ld == 0: the tile's column sums in double, row after row */
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        part[v][0] = part[v][1] = _mm512_setzero_pd();
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
@@ -65,15 +69,36 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
                 out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_GT_OQ), out);
             }
             _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], out);
+            if (sums) {
+                __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(out));
+                __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(out, 1));
+                if (sums_ld == 0) {
+                    part[v][0] = _mm512_add_pd(part[v][0], lo);
+                    part[v][1] = _mm512_add_pd(part[v][1], hi);
+                } else { /* each row its own sums */
+                    double *d = sums + i * sums_ld + 16 * v;
+                    __mmask8 m0 = (__mmask8)mk[v], m1 = (__mmask8)(mk[v] >> 8);
+                    _mm512_mask_storeu_pd(d, m0, _mm512_add_pd(_mm512_maskz_loadu_pd(m0, d), lo));
+                    _mm512_mask_storeu_pd(d + 8, m1, _mm512_add_pd(_mm512_maskz_loadu_pd(m1, d + 8), hi));
+                }
+            }
+        }
+    if (sums && sums_ld == 0)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            double *d = sums + 16 * v;
+            __mmask8 m0 = (__mmask8)mk[v], m1 = (__mmask8)(mk[v] >> 8);
+            _mm512_mask_storeu_pd(d, m0, _mm512_add_pd(_mm512_maskz_loadu_pd(m0, d), part[v][0]));
+            _mm512_mask_storeu_pd(d + 8, m1, _mm512_add_pd(_mm512_maskz_loadu_pd(m1, d + 8), part[v][1]));
         }
 }
 
 #define SEG_CASE(R, NV)                                                            \
     case R:                                                                        \
         if (nr == 16 * NV)                                                         \
-            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, R, NV, 0);    \
+            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, sums, sums_ld, R, NV, 0); \
         else                                                                       \
-            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, R, NV, 1);    \
+            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, sums, sums_ld, R, NV, 1); \
         break;
 #define ROWS_1_6(NV) SEG_CASE(1, NV) SEG_CASE(2, NV) SEG_CASE(3, NV) SEG_CASE(4, NV) SEG_CASE(5, NV) SEG_CASE(6, NV)
 #define ROWS_7_12(NV) SEG_CASE(7, NV) SEG_CASE(8, NV) SEG_CASE(9, NV) SEG_CASE(10, NV) SEG_CASE(11, NV) \
@@ -81,7 +106,7 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
 
 void fnn_conv_seg_tile_avx512(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c,
                               int64_t ldc, int64_t mr, int64_t nr, const fnn_tile_epilogue *ep,
-                              const float *relu_y)
+                              const float *relu_y, double *sums, int64_t sums_ld)
 {
     if (nr <= 16) {
         switch (mr) { ROWS_1_6(1) ROWS_7_12(1) default: break; }
