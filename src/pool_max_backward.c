@@ -4,9 +4,9 @@
  * The kernels are not told the pool's geometry; they look at the indices. When every argmax of an image lies
  * in its own output's 2 x 2 block at rows 2 oy + {0, 1}, columns 2 ox + {0, 1} (any 2 x 2 stride-2 pool, and any
  * other whose maxima happen to fall there), the blocks are disjoint, so each dx element receives at most one
- * value and one write pass over dx gives the result (the value at the argmax, 0 elsewhere): no memset and no
- * read-modify-write. Otherwise (overlapping or larger windows, a corrupted index) that image is done by the
- * general scatter: zeros, then each value added at its argmax. Both give the same bits: a value is stored as
+ * value: dx is zeroed, then each block written whole, channels in vectors (the value at the argmax, 0 at the
+ * other three). Otherwise (overlapping or larger windows, a corrupted index) that image is done by the general
+ * scatter: zeros, then each value added at its argmax, one at a time. Both give the same bits: a value is stored as
  * 0.0f + v, the scatter's first addition (it turns -0 into +0 and, with the workers' denormals-are-zero mode,
  * denormals into 0), and the bias sums add in the same order. Whole images are split over threads, so any
  * thread count gives the same result. */
@@ -134,20 +134,22 @@ static inline __attribute__((always_inline)) int block_vector(int relu, int64_t 
     return any | block_scalar(relu, ch, c, wc, 2, 2, first, g, p, arg, q0, q1, sum);
 }
 
-/* Image n by direct writes; nonzero (with dx and sums partly written) when it needs the scatter. relu: m has
- * pooled and sums. */
-static inline __attribute__((always_inline)) int direct_image(int relu, const struct max_bwd *m, int64_t n)
+/* Image n by direct writes. Returns 0 when done, else the number of leading image rows the scatter has to
+ * zero again (the others are still zero) for an image that needs it. relu: m has pooled and sums. */
+static inline __attribute__((always_inline)) int64_t direct_image(int relu, const struct max_bwd *m, int64_t n)
 {
     int64_t h = m->h, w = m->w, c = m->c, oh = m->oh, ow = m->ow, wc = w * c, out = oh * ow * c;
     if (2 * oh > h + 1 || 2 * ow > w + 1) /* some block would start outside the image */
-        return 1;
+        return h;
     const float *g = m->dy + n * out, *p = relu ? m->pooled + n * out : g; /* p: read only when relu */
     const int32_t *arg = m->argmax + n * out;
     float *img = m->dx + n * h * wc;
     double *sum = relu ? m->sums + n * c : NULL;
-    int64_t covered = 2 * ow < w ? 2 * ow : w; /* columns in some block */
     if (relu)
         memset(sum, 0, (size_t)c * sizeof(double));
+    /* Zeros first, though every covered element is then written again: on images larger than the cache,
+     * memset's string stores skip reading the lines in, which plain stores would do, so this is faster. */
+    memset(img, 0, (size_t)(h * wc) * sizeof(float));
     for (int64_t oy = 0; oy < oh; oy++) {
         int rows = 2 * oy + 1 < h ? 2 : 1, miss = 0;
         float *q0 = img + 2 * oy * wc, *q1 = q0 + wc;
@@ -161,17 +163,14 @@ static inline __attribute__((always_inline)) int direct_image(int relu, const st
                                      q0 + x0, q1 + x0, sum);
         }
         if (miss)
-            return 1;
-        for (int r = 0; r < rows; r++)
-            memset(q0 + r * wc + covered * c, 0, (size_t)((w - covered) * c) * sizeof(float));
+            return 2 * oy + rows;
     }
-    int64_t rows_covered = 2 * oh < h ? 2 * oh : h;
-    memset(img + rows_covered * wc, 0, (size_t)((h - rows_covered) * wc) * sizeof(float));
     return 0;
 }
 
-/* Image n: zeros, then each value added at its argmax. Nonzero when an index is out of range. */
-static int scatter_image(const struct max_bwd *m, int64_t n)
+/* Image n: zeros in its first `dirty` rows (the others are zero), then each value added at its argmax.
+ * Nonzero when an index is out of range. */
+static int scatter_image(const struct max_bwd *m, int64_t n, int64_t dirty)
 {
     int64_t c = m->c, in = m->h * m->w * c, out = m->oh * m->ow * c;
     const float *g = m->dy + n * out, *p = m->pooled ? m->pooled + n * out : NULL;
@@ -179,7 +178,7 @@ static int scatter_image(const struct max_bwd *m, int64_t n)
     float *img = m->dx + n * in;
     double *sum = m->sums ? m->sums + n * c : NULL;
     int bad = 0;
-    memset(img, 0, (size_t)in * sizeof(float));
+    memset(img, 0, (size_t)(dirty * m->w * c) * sizeof(float));
     if (sum)
         memset(sum, 0, (size_t)c * sizeof(double));
     for (int64_t o = 0; o < out; o += c)
@@ -206,8 +205,9 @@ static int max_backward(const struct max_bwd *m, int64_t batch, int n_threads)
         unsigned fpu = fnn_fpu_enter();
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < batch; n++) {
-            if (m->pooled ? direct_image(1, m, n) : direct_image(0, m, n))
-                bad |= scatter_image(m, n);
+            int64_t dirty = m->pooled ? direct_image(1, m, n) : direct_image(0, m, n);
+            if (dirty)
+                bad |= scatter_image(m, n, dirty);
         }
         fnn_fpu_leave(fpu);
     }
