@@ -2,7 +2,8 @@
 
 The kernels write an image directly when each argmax lies in its own 2x2 block (2x2 stride-2 pools) and scatter
 otherwise; both must give exactly what zeros-then-add-at-each-argmax gives in float32, and the bias gradient
-exactly the per-image double sums in pooled-element order, then the images in order. Shapes are drawn by
+exactly the per-image double sums in pooled-element order, then the images in order, on every instruction set
+the CPU has (each test runs once per ISA). Shapes are drawn by
 hypothesis: batch 1, channels 1/3/odd/16/17/64 (vector lanes and their tails), odd sizes (an uncovered last
 row/column), windows that do not overlap, overlap, are padded or skip elements.
 """
@@ -12,11 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnn import _kernels
+from kernel_helpers import ISA_IDS, ISAS, isa
 from test_ops_conv import geometry, windows
 
 FAST = settings(max_examples=60, deadline=None)
 POOLS = [(2, 2, 2, 2, "valid"), (2, 2, 2, 2, "same"), (3, 3, 2, 2, "same"), (2, 2, 1, 1, "valid"),
          (2, 2, 1, 1, "same"), (3, 3, 3, 3, "valid"), (1, 1, 2, 2, "valid"), (2, 3, 2, 3, "same")]
+
+
+@pytest.fixture(scope="module", params=ISAS, ids=ISA_IDS, autouse=True)
+def each_isa(request):
+    with isa(request.param):
+        yield
 
 
 @st.composite
