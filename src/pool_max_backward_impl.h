@@ -114,7 +114,7 @@ static inline __attribute__((always_inline)) int64_t direct_image_as(int relu, c
     memset(img, 0, (size_t)(h * wc) * sizeof(float));
     for (int64_t oy = 0; oy < oh; oy++) {
         int rows = 2 * oy + 1 < h ? 2 : 1, miss = 0;
-        float *q0 = img + 2 * oy * wc, *q1 = q0 + wc;
+        float *q0 = img + 2 * oy * wc, *q1 = rows == 2 ? q0 + wc : q0; /* no row past the image */
         for (int64_t ox = 0; ox < ow; ox++) {
             int64_t o = (oy * ow + ox) * c, x0 = 2 * ox * c;
             int32_t first = (int32_t)(2 * oy * wc + x0);
