@@ -1,6 +1,6 @@
 /* Max pooling's backward passes (pool_max_backward.c): what the driver shares with the direct-write kernels
- * compiled once per instruction set (pool_max_backward_generic.c, _avx2.c, _avx512.c, all from
- * pool_max_backward_impl.h). Not part of the public C API. */
+ * compiled for SSE2 and AVX2 (pool_max_backward_generic.c and _avx2.c, both from pool_max_backward_impl.h).
+ * Not part of the public C API. */
 #ifndef FNN_POOL_MAX_BACKWARD_H
 #define FNN_POOL_MAX_BACKWARD_H
 
@@ -42,6 +42,6 @@ struct max_bwd_kernels {
     int64_t (*direct_image)(const struct max_bwd *m, int64_t n);
 };
 
-extern const struct max_bwd_kernels fnn_max_bwd_generic, fnn_max_bwd_avx2, fnn_max_bwd_avx512;
+extern const struct max_bwd_kernels fnn_max_bwd_generic, fnn_max_bwd_avx2;
 
 #endif

@@ -1,5 +1,5 @@
 /* The direct-write kernel of max pooling's backward passes for one instruction set. Included by
- * pool_max_backward_generic.c, _avx2.c and _avx512.c, each after its `#pragma GCC target` and after defining
+ * pool_max_backward_generic.c and _avx2.c, each after its `#pragma GCC target` and after defining
  * MAX_BWD_TABLE (the table to fill) and MAX_BWD_LANES (floats per vector). Vectors run along channels; the
  * same operations lane by lane whatever the width, so every target gives the same bits. */
 #if !defined(MAX_BWD_TABLE) || !defined(MAX_BWD_LANES)
@@ -10,7 +10,6 @@
 
 typedef float vf __attribute__((vector_size(4 * MAX_BWD_LANES)));
 typedef int32_t vi __attribute__((vector_size(4 * MAX_BWD_LANES)));
-typedef double vd __attribute__((vector_size(8 * MAX_BWD_LANES)));
 
 static inline vi lane_index(void)
 {
@@ -85,10 +84,9 @@ static inline __attribute__((always_inline)) int block_vector(int relu, int64_t 
         miss |= ~(h0 | h1 | h2 | h3 | (a == none));
         if (relu) {
             keep = a >= (vi){0};
-            vd acc, add = __builtin_convertvector((vf)((vi)r & keep), vd);
-            memcpy(&acc, sum + ch, sizeof acc);
-            acc += add;
-            memcpy(sum + ch, &acc, sizeof acc);
+            vf add = (vf)((vi)r & keep);
+            for (int k = 0; k < MAX_BWD_LANES; k++) /* the compiler makes this vector adds of doubles */
+                sum[ch + k] += (double)add[k];
         }
     }
     int any = 0;
