@@ -1,10 +1,10 @@
-/* Max and average pooling over NHWC images.
+/* Max and average pooling over NHWC images (max pooling's backward passes: pool_max_backward.c).
  *
  * Input x is batch x h x w x c, output y is batch x oh x ow x c. The window of output (oy, ox) covers rows
  * oy * sh - pt + [0, ph) and columns ox * sw - pl + [0, pw); positions outside the image (padding) are
  * ignored: max pooling takes the max of the valid elements and average pooling divides by their count (as
  * TensorFlow does with "same" padding). A window with no valid element gives 0.
- * Forward passes split (image, output row) pairs over threads; backward passes overwrite dx and split whole
+ * Forward passes split (image, output row) pairs over threads; the backward pass overwrites dx and splits whole
  * images, adding overlapping windows in a fixed order, so every result is the same for any thread count. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -172,87 +172,6 @@ int fnn_maxpool2d_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, in
         fnn_fpu_leave(fpu);
     }
     return FNN_OK;
-}
-
-/* dx (per image: zeros, then each dy element added at its argmax) on n_threads. With `pooled` (the pool's
- * output, its input a ReLU's), an element whose pooled value is not > 0 adds 0 and `sums` (batch x c doubles)
- * collects each image's added values per channel, in element order. */
-static int scatter_argmax(int64_t batch, int64_t in_size, int64_t out_size, int64_t c, const float *dy,
-                          const int32_t *argmax, const float *pooled, float *dx, double *sums, int n_threads)
-{
-    int nt = (n_threads > 1 && batch * in_size >= POOL_PAR_MIN) ? n_threads : 1;
-    int bad = 0;
-#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : bad)
-    {
-        unsigned fpu = fnn_fpu_enter();
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < batch; n++) {
-            float *img = dx + n * in_size;
-            const float *g = dy + n * out_size, *p = pooled ? pooled + n * out_size : NULL;
-            const int32_t *arg = argmax + n * out_size;
-            double *sum = sums ? sums + n * c : NULL;
-            memset(img, 0, (size_t)in_size * sizeof(float));
-            for (int64_t i = 0; i < out_size; i++) {
-                float v = !p || p[i] > 0.0f ? g[i] : 0.0f;
-                if (arg[i] >= in_size) {
-                    bad = 1;
-                } else if (arg[i] >= 0) { /* -1: an all-padding window */
-                    img[arg[i]] += v;
-                    if (sum)
-                        sum[i % c] += v;
-                }
-            }
-        }
-        fnn_fpu_leave(fpu);
-    }
-    return bad ? FNN_EBADARG : FNN_OK;
-}
-
-static int pool_backward_dims_bad(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow)
-{
-    return batch < 0 || h < 1 || w < 1 || c < 1 || oh < 1 || ow < 1 || h * w * c > INT32_MAX;
-}
-
-int fnn_maxpool2d_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
-                               const float *dy, const int32_t *argmax, float *dx, int n_threads)
-{
-    if (pool_backward_dims_bad(batch, h, w, c, oh, ow))
-        return FNN_EBADARG;
-    if (batch == 0)
-        return FNN_OK;
-    if (!dy || !argmax || !dx)
-        return FNN_EBADARG;
-    return scatter_argmax(batch, h * w * c, oh * ow * c, c, dy, argmax, NULL, dx, NULL, n_threads);
-}
-
-/* The backward pass of a max pool fed by a ReLU (y = relu(z) is the pool's input, `pooled` its output): at
- * each window's argmax relu'(z) is pooled > 0, so the ReLU's gradient dz is made here at once, and the bias
- * gradient of the layer before (the column sums of dz) from the pooled positions: each image's sums in double,
- * in element order, then the images in order, so any thread count gives the same bits. */
-int fnn_maxpool2d_backward_relu_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow,
-                                    const float *dy, const int32_t *argmax, const float *pooled, float *dz,
-                                    float *dbias, int n_threads)
-{
-    if (pool_backward_dims_bad(batch, h, w, c, oh, ow) || !dbias)
-        return FNN_EBADARG;
-    if (batch == 0) {
-        memset(dbias, 0, (size_t)c * sizeof(float));
-        return FNN_OK;
-    }
-    if (!dy || !argmax || !pooled || !dz)
-        return FNN_EBADARG;
-    double *sums = calloc((size_t)(batch * c), sizeof(double));
-    if (!sums)
-        return FNN_ENOMEM;
-    int st = scatter_argmax(batch, h * w * c, oh * ow * c, c, dy, argmax, pooled, dz, sums, n_threads);
-    for (int64_t ch = 0; ch < c; ch++) {
-        double total = 0.0;
-        for (int64_t n = 0; n < batch; n++)
-            total += sums[n * c + ch];
-        dbias[ch] = (float)total;
-    }
-    free(sums);
-    return st;
 }
 
 /* ---- average pooling ------------------------------------------------------------------------------------- */
