@@ -261,7 +261,7 @@ static int threads_for(double flops, int n_threads, int64_t units)
  * in cache when y is NULL, so the full-resolution map is never written). */
 static int conv_run(const geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
                     float *y, float *pooled, int32_t *argmax, const float *relu_y, double *row_sums,
-                    int descending, int n_threads)
+                    int n_threads)
 {
     int isa = fnn_isa_current();
     fwd_problem p = {*g,     x,      kernel, bias,     act, alpha, y,
@@ -297,7 +297,7 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
         float *gather_buf = buf + t * (per_thread + own_rows), *block_rows = gather_buf + per_thread;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < n_blocks; i++) {
-            int64_t r0 = (descending ? n_blocks - 1 - i : i) * block, r1 = min64(rows, r0 + block);
+            int64_t r0 = i * block, r1 = min64(rows, r0 + block);
             float *dst = y ? y + r0 * g->ow * g->f : block_rows;
             forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
             if (pooled)
@@ -333,8 +333,7 @@ int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t
     if (!x || !kernel || (!y && !pooled))
         return FNN_EBADARG;
     geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    /* Last rows first: the layer before wrote x first row first, so its end is what the cache still holds. */
-    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, 1, n_threads);
+    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, n_threads);
 }
 
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
@@ -364,7 +363,7 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
     double *row_sums = dx_colsum ? calloc((size_t)(batch * h * c), sizeof(double)) : NULL;
     int status = dx_colsum && !row_sums ? FNN_ENOMEM
                                         : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y,
-                                                   row_sums, 0, n_threads);
+                                                   row_sums, n_threads);
     for (int64_t ch = 0; status == FNN_OK && dx_colsum && ch < c; ch++) {
         double total = 0.0;
         for (int64_t r = 0; r < batch * h; r++)
@@ -443,9 +442,7 @@ int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w,
                 for (int64_t q = 0; q < mr; q++)
                     memset(dkernel + (tap * c + ci0 + q) * filters + co0, 0, (size_t)nr * sizeof(float));
             }
-        /* Blocks last first (the rows in a block in order): dz was just written first row first, so its end is
-         * what the cache still holds; the input gradient, run next, then starts where this pass ended. */
-        for (int64_t r0 = (rows - 1) / block * block; r0 >= 0; r0 -= block)
+        for (int64_t r0 = 0; r0 < rows; r0 += block)
             for (int64_t i = first; i < end; i++) {
                 TILE_COORDS(i);
                 dkernel_tile(&g, &dk, segmented, x, dz, dkernel, tap, ci0, mr, co0, nr, r0, min64(rows, r0 + block));

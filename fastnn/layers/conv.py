@@ -294,16 +294,14 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
         reuse = self._cols is not None and len(chunks) == 1
         ws = self._cols if reuse else self._buffer("cols", (step, self._k))
         dkernel = self.grads[0].reshape(self._k, self.filters) if train else None
-        # last chunk first: dz was written first row first, so its end is what the cache still holds
-        for r0, size in reversed(chunks):
+        for r0, size in chunks:
             dz_chunk = dz[r0:r0 + size]
             if train:
                 cols = ws[:size]
                 if not reuse:
                     _kernels.im2col(x, cols, *self._geom, r0, nt)
                 # the chunks' contributions add up in chunk order: the same sum for any thread count
-                _kernels.gemm(cols, dz_chunk, dkernel, trans_a=True,
-                              accumulate=accumulate or r0 + size < dz.shape[0], n_threads=nt)
+                _kernels.gemm(cols, dz_chunk, dkernel, trans_a=True, accumulate=accumulate or r0 > 0, n_threads=nt)
             if need_dx:
                 dcols = dcols_ws[:size]
                 _kernels.gemm(dz_chunk, kernel, dcols, trans_b=True, n_threads=nt)
