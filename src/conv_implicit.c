@@ -147,40 +147,21 @@ static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t
 }
 
 /* Column ox, whose windows cross the left or right edge, of `count` consecutive output rows from r0 (stored
- * from yrows on; output pixels ow * f floats apart). Rows of one image whose windows lie inside its height read
- * the image in place, a segment a tap (image rows apart; a tap in the left or right padding reads zeros);
- * others have their im2col rows gathered into buf, run as one k-long chain. The same chain either way. */
-static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf, fnn_conv_seg *seg,
-                      float *yrows)
+ * from yrows on): their im2col rows are gathered into buf and run as one k-long chain each (output pixels
+ * ow * f floats apart). */
+static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf, float *yrows)
 {
     const geom *g = &p->g;
-    int64_t k = g->kh * g->kw * g->c, ldc = g->ow * g->f, n = r0 / g->oh, oy = r0 % g->oh;
-    int in_place = (r0 + count - 1) / g->oh == n && oy - g->pt >= 0
-                   && oy + count - 1 - g->pt + (g->kh - 1) * g->dh < g->h;
-    int64_t n_seg = in_place ? g->kh * g->kw : 1, kc = in_place ? g->c : k;
-    if (in_place) {
-        for (int64_t t = 0; t < n_seg; t++) {
-            int64_t ix = ox - g->pl + t % g->kw * g->dw, iy = oy - g->pt + t / g->kw * g->dh;
-            int inside = ix >= 0 && ix < g->w;
-            seg[t].a = inside ? p->x + ((n * g->h + iy) * g->w + ix) * g->c : p->zeros;
-            seg[t].rs_a = inside ? g->w * g->c : 0;
-            seg[t].kc = kc;
-        }
-    } else {
-        for (int64_t i = 0; i < count; i++)
-            gather(g, p->x, (r0 + i) / g->oh, (r0 + i) % g->oh, ox, buf + i * k);
-        seg[0].a = buf;
-        seg[0].rs_a = seg[0].kc = k;
-    }
+    int64_t k = g->kh * g->kw * g->c, ldc = g->ow * g->f;
+    for (int64_t i = 0; i < count; i++)
+        gather(g, p->x, (r0 + i) / g->oh, (r0 + i) % g->oh, ox, buf + i * k);
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
         int64_t nr = min64(p->dk.nr, g->f - j);
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
         float *c = yrows + ox * g->f + j;
-        for (int64_t s = 0; s < n_seg; s++)
-            seg[s].b = p->kernel + s * kc * g->f + j;
+        fnn_conv_seg seg = {buf, p->kernel + j, k, k};
         double *sums = p->row_sums ? p->row_sums + r0 * g->f + j : NULL; /* a row a pixel */
-        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c), sums,
-                   g->f);
+        tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c), sums, g->f);
         finish_tile(p, c, ldc, count, nr, sums, g->f);
     }
 }
@@ -233,7 +214,7 @@ static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *ds
         if (ox >= ow)
             break;
         for (int64_t r = r0; r < r1; r += mr)
-            edge_tile(p, r, min64(mr, r1 - r), ox, buf, seg, dst + (r - r0) * ow * g->f);
+            edge_tile(p, r, min64(mr, r1 - r), ox, buf, dst + (r - r0) * ow * g->f);
     }
 }
 
