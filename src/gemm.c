@@ -166,7 +166,7 @@ static path_kind choose_path(const problem *g)
     return PATH_DIRECT;
 }
 
-/* Narrow C (fewer than NARROW_MAX_N columns, many more rows) is computed transposed into a buffer,
+/* Narrow C (at most NARROW_MAX_N columns, at least as many rows) is computed transposed into a buffer,
  * C^T = op(B)^T op(A)^T: the kernels then run n rows by m full-width columns instead of m rows by n of 16
  * lanes. Only for transposed A (weight gradients: m = fan-in, n = units), where op(A)^T is A itself with
  * contiguous rows, so nothing is packed. Every element is the same FMA chain (the products commute), so the
