@@ -166,19 +166,24 @@ static path_kind choose_path(const problem *g)
     return PATH_DIRECT;
 }
 
-/* Narrow C (fewer than NARROW_MAX_N columns, at least as many rows, A of at most NARROW_MAX_A elements) is
- * computed transposed into a buffer, C^T = op(B)^T op(A)^T: the kernels then run n rows by m full-width
- * columns instead of m rows by n of 16 lanes (n = 16 fills them already). Only for transposed A (weight gradients: m = fan-in, n = units), where op(A)^T is A itself with
- * contiguous rows, so nothing is packed. Every element is the same FMA chain (the products commute), so the
- * bits are those of the plain direct path. */
+/* Narrow C (fewer than NARROW_MAX_N columns, at least as many rows, A of NARROW_MIN_A .. NARROW_MAX_A
+ * elements) is computed transposed into a buffer, C^T = op(B)^T op(A)^T: the kernels then run n rows by m
+ * full-width columns instead of m rows by n of 16 lanes (n = 16 fills them already). Only for transposed A
+ * (weight gradients: m = fan-in, n = units), where op(A)^T is A itself with contiguous rows, so nothing is
+ * packed. Every element is the same FMA chain (the products commute), so the bits are those of the plain
+ * direct path. */
 #define NARROW_MAX_N 16
 /* Streaming a larger A from memory in this layout measured slower than the plain path (25 x 147456 x 6:
  * 2.1 vs 1.3 ms), while a cache-resident one is faster (25 x 18432 x 6: 50 vs 99 us). */
 #define NARROW_MAX_A (1 << 20)
+/* Below this the two transposes and the buffer cost more than the lanes save (84 x 32 x 10: 1.16 vs 1.07 us;
+ * 128 x 32 x 10: 1.24 vs 1.33 us). */
+#define NARROW_MIN_A 4096
 
 static int narrow_transposed(const problem *g)
 {
-    return g->trans_a && g->n < NARROW_MAX_N && g->m >= NARROW_MAX_N && g->m * g->k <= NARROW_MAX_A;
+    return g->trans_a && g->n < NARROW_MAX_N && g->m >= NARROW_MAX_N && g->m * g->k >= NARROW_MIN_A
+           && g->m * g->k <= NARROW_MAX_A;
 }
 
 static int run(const problem *g, path_kind path, int nt);

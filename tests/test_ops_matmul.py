@@ -304,11 +304,12 @@ def test_tall_small_k_row_blocks(isa_index, m, n, k):
         np.testing.assert_array_equal(whole[0], pieces)
 
 
-# Transposed A with fewer than 16 columns of C, at least 16 rows and at most 2^20 elements (weight gradients into
+# Transposed A with fewer than 16 columns of C, at least 16 rows and 2^12 .. 2^20 elements (weight gradients into
 # n = 10 units) runs as C^T = B^T A into a buffer: n, m and the size of A around those limits, m around the tile
 # widths, k across a k block (512).
-NARROW_SHAPES = [(16, 1, 5), (17, 3, 1), (25, 6, 576), (33, 10, 7), (128, 10, 256), (257, 15, 600), (100, 16, 64),
-                 (4000, 10, 300), (15, 10, 9), (40, 17, 33), (16, 10, 65536), (20, 7, 52429)]
+NARROW_SHAPES = [(16, 1, 256), (17, 3, 241), (25, 6, 576), (33, 10, 125), (128, 10, 256), (257, 15, 600),
+                 (100, 16, 64), (4000, 10, 300), (15, 10, 300), (40, 17, 33), (16, 10, 65536), (20, 7, 52429),
+                 (128, 10, 32), (84, 10, 32)]
 
 
 @pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
