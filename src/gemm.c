@@ -67,11 +67,11 @@ static void direct_block(const problem *g, const chunk *ch, int64_t i0, int64_t 
             const float *b = g->trans_b ? ch->pb + jr * kc : b_at(g, pc, j);
             int64_t rs_b = g->trans_b ? dk->nr : g->ldb;
             fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
-            /* Row tiles of balanced height: a short last tile (25 rows as 24 + 1) would have too few
-             * accumulators to hide the FMA latency and take nearly as long as a full one. */
-            int64_t tiles = (i1 - i0 + dk->mr - 1) / dk->mr;
-            for (int64_t t = 0; t < tiles; t++) {
-                int64_t i = i0 + (i1 - i0) * t / tiles, mr = i0 + (i1 - i0) * (t + 1) / tiles - i;
+            /* Full row tiles, but the last two share what is left: a short last tile (25 rows as 24 + 1)
+             * would have too few accumulators to hide the FMA latency and take nearly as long as a full one. */
+            for (int64_t i = i0, mr; i < i1; i += mr) {
+                int64_t left = i1 - i;
+                mr = left > dk->mr && left < 2 * dk->mr ? (left + 1) / 2 : min64(dk->mr, left);
                 dk->fn(kc, a_at(g, i, pc), rs_a, cs_a, b, rs_b, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
                 finish_tile(g, i, j, mr, nr, last);
             }
