@@ -302,3 +302,41 @@ def test_tall_small_k_row_blocks(isa_index, m, n, k):
         assert_close(whole[0], want, tol)
         np.testing.assert_array_equal(whole[0], whole[1])
         np.testing.assert_array_equal(whole[0], pieces)
+
+
+# Transposed A with fewer than 16 columns of C, at least 16 rows and 2^12 .. 2^20 elements (weight gradients into
+# n = 10 units) runs as C^T = B^T A into a buffer: n, m and the size of A around those limits, m around the tile
+# widths, k across a k block (512).
+NARROW_SHAPES = [(16, 1, 256), (17, 3, 241), (25, 6, 576), (33, 10, 125), (128, 10, 256), (257, 15, 600),
+                 (100, 16, 64), (4000, 10, 300), (15, 10, 300), (40, 17, 33), (16, 10, 65536), (20, 7, 52429),
+                 (128, 10, 32), (84, 10, 32)]
+
+
+@pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
+@pytest.mark.parametrize("m,n,k", NARROW_SHAPES)
+def test_narrow_transposed_a(isa_index, m, n, k):
+    """Matches the reference with every epilogue, into C with and without padding between rows; the bits equal
+    those of the same product with A copied untransposed (the plain direct path) and of 2 threads."""
+    rng = np.random.default_rng(m * n + k)
+    cases = [(False, False, False, LINEAR), (True, True, False, LINEAR), (False, True, True, LINEAR),
+             (False, False, True, RELU), (True, True, True, SIGMOID), (False, True, True, LEAKY)]
+    for trans_b, accumulate, use_bias, act in cases:
+        a, b = operands(rng, m, n, k, True, trans_b)
+        c0 = rng.standard_normal((m, n)).astype(np.float32)
+        bias = rng.standard_normal(n).astype(np.float32) if use_bias else None
+        padded = np.full((m, n + 3), np.nan, np.float32)
+        with isa(isa_index):
+            results = []
+            for threads, c in ((1, c0.copy()), (2, c0.copy()), (1, padded[:, :n])):
+                c[...] = c0
+                _kernels.gemm(a, b, c, True, trans_b, accumulate, bias, act, 0.3, threads)
+                results.append(c)
+            plain = c0.copy()
+            _kernels.gemm(np.ascontiguousarray(a.T), b, plain, False, trans_b, accumulate, bias, LINEAR, 0.0, 1)
+        want, tol = expected(a, b, True, trans_b, c0 if accumulate else None, bias, act, 0.3)
+        assert_close(results[0], want, tol)
+        np.testing.assert_array_equal(results[0], results[1])
+        np.testing.assert_array_equal(results[0], results[2])
+        assert np.isnan(padded[:, n:]).all()
+        if act == LINEAR:
+            np.testing.assert_array_equal(results[0], plain)
