@@ -12,10 +12,11 @@
 
 #include "avx512_tile.h"
 
-/* MR, NV (zmm per row) and MASKED are compile-time constants in every caller. */
+/* MR, NV (zmm per row), MASKED and EXTRA (relu_y or sums given) are compile-time constants in every caller: the
+ * plain tiles keep code of their own, as lean as without those two. */
 INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64_t rs_b, float *c, int64_t ldc,
                      int64_t nr, const fnn_tile_epilogue *ep, const float *relu_y, double *sums,
-                     int64_t sums_ld, const int MR, const int NV, const int MASKED)
+                     int64_t sums_ld, const int MR, const int NV, const int MASKED, const int EXTRA)
 {
     const fnn_tile_epilogue e = *ep;
     __m512 acc[12][4];
@@ -64,12 +65,12 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             __m512 out = epilogue_vec(acc[i][v], &e, 16 * v, mk[v]);
-            if (relu_y) {
+            if (EXTRA && relu_y) {
                 __m512 r = _mm512_maskz_loadu_ps(mk[v], relu_y + i * ldc + 16 * v);
                 out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_GT_OQ), out);
             }
             _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], out);
-            if (sums) {
+            if (EXTRA && sums) {
                 __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(out));
                 __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(out, 1));
                 if (sums_ld == 0) {
@@ -83,7 +84,7 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
                 }
             }
         }
-    if (sums && sums_ld == 0)
+    if (EXTRA && sums && sums_ld == 0)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             double *d = sums + 16 * v;
@@ -93,12 +94,18 @@ INLINE void seg_tile(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs_a, int64
         }
 }
 
+#define SEG_CALL(R, NV, MASKED)                                                               \
+    if (relu_y || sums)                                                                       \
+        seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, sums, sums_ld, R, NV, MASKED, 1); \
+    else                                                                                      \
+        seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, NULL, NULL, 0, R, NV, MASKED, 0);
 #define SEG_CASE(R, NV)                                                            \
     case R:                                                                        \
-        if (nr == 16 * NV)                                                         \
-            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, sums, sums_ld, R, NV, 0); \
-        else                                                                       \
-            seg_tile(n_seg, seg, cs_a, rs_b, c, ldc, nr, ep, relu_y, sums, sums_ld, R, NV, 1); \
+        if (nr == 16 * NV) {                                                       \
+            SEG_CALL(R, NV, 0)                                                     \
+        } else {                                                                   \
+            SEG_CALL(R, NV, 1)                                                     \
+        }                                                                          \
         break;
 #define ROWS_1_6(NV) SEG_CASE(1, NV) SEG_CASE(2, NV) SEG_CASE(3, NV) SEG_CASE(4, NV) SEG_CASE(5, NV) SEG_CASE(6, NV)
 #define ROWS_7_12(NV) SEG_CASE(7, NV) SEG_CASE(8, NV) SEG_CASE(9, NV) SEG_CASE(10, NV) SEG_CASE(11, NV) \
