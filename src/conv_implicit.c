@@ -16,11 +16,7 @@
  * forward driver, no dcols, no col2im. Given the output of a ReLU that x came from, the tiles are masked by it
  * while in cache: dx is then that ReLU's input gradient.
  *
- * Kernel gradient. dW[t][ci, co] = sum over output pixels of x[pixel shifted by t, ci] * dz[pixel, co]: per
- * output row a segment with A(i, p) = x[(pixel p) * c + ci0 + i] (rs_a = 1, cs_a = c) and B = dz's row, over
- * the pixels whose input is inside the image (the others contribute zero). Each dW tile chains over output
- * rows in order, so its sum has a fixed order; threads own whole tiles, and sweep the pixels block by block
- * (a block of rows stays in L2 while every tile of the thread reads it).
+ * The kernel gradient is in conv_implicit_dkernel.c.
  *
  * On AVX-512 the tiles run on the segmented kernel of conv_implicit_avx512.c (accumulators in registers
  * across a whole chain of segments); elsewhere on one direct GEMM kernel call per segment, chained by load_c.
@@ -36,16 +32,9 @@
 #include <omp.h>
 #endif
 
-#define PARALLEL_MIN_FLOPS 2e6     /* below this, one thread */
-#define DKERNEL_BLOCK_BYTES (256 << 10) /* input + dz rows swept at a time by the kernel gradient */
-#define MAX_SEGS 64                     /* segments handed to a tile call at a time */
 
 typedef struct {
-    int64_t batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, f; /* f: output channels */
-} geom;
-
-typedef struct {
-    geom g;
+    conv_geom g;
     const float *x, *kernel, *bias;
     int act;
     float alpha;
@@ -59,16 +48,7 @@ typedef struct {
     const float *zeros; /* kw * c zeros: the A rows of a tap in the top/bottom padding */
 } fwd_problem;
 
-static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
-
-/* Whether the segmented kernel takes tiles of this direct kernel's shape on this ISA. */
-static int segmented_for(int isa, const fnn_gemm_direct *dk)
-{
-    return isa == FNN_ISA_AVX512 && dk->nr >= 16 && dk->nr <= FNN_CONV_SEG_NR && dk->mr <= FNN_CONV_SEG_MR
-           && (dk->nr <= 32 || dk->mr <= 6);
-}
 
 /* sums (+)= the tile's stored values in double as fnn_conv_seg_tile_avx512 adds them: sums_ld 0, the column
  * sums (0 + row 0 + row 1 ...) added once; else row i into sums + i * sums_ld. */
@@ -86,26 +66,6 @@ static void tile_sums(const float *c, int64_t ldc, int64_t mr, int64_t nr, doubl
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++)
             sums[i * sums_ld + j] += c[i * ldc + j];
-}
-
-/* One tile, C (+)= the chain of n_seg segments, then ep's bias and activation: on the segmented kernel in
- * batches of MAX_SEGS, or one direct-kernel call per segment; the same FMA chain either way. The segmented
- * kernel also applies relu_y's mask and adds the sums (finish_tile does both after direct-kernel calls). */
-static void tile_chain(int segmented, const fnn_gemm_direct *dk, int64_t n_seg, const fnn_conv_seg *seg,
-                       int64_t cs_a, int64_t rs_b, float *c, int64_t ldc, int64_t mr, int64_t nr,
-                       const fnn_tile_epilogue *ep, const float *relu_y, double *sums, int64_t sums_ld)
-{
-    int64_t step = segmented ? MAX_SEGS : 1;
-    for (int64_t s = 0; s < n_seg; s += step) {
-        int64_t count = min64(step, n_seg - s), last = s + count == n_seg;
-        fnn_tile_epilogue e = {s > 0 || ep->load_c, last ? ep->bias : NULL, last ? ep->act : FNN_ACT_LINEAR,
-                               ep->alpha};
-        if (segmented)
-            fnn_conv_seg_tile_avx512(count, seg + s, cs_a, rs_b, c, ldc, mr, nr, &e, last ? relu_y : NULL,
-                                     last ? sums : NULL, sums_ld);
-        else
-            dk->fn(seg[s].kc, seg[s].a, seg[s].rs_a, cs_a, seg[s].b, rs_b, c, ldc, mr, nr, &e);
-    }
 }
 
 /* relu_y's part for the tile at c (in y: relu_y goes with dx, never with pooling). */
@@ -132,7 +92,7 @@ static inline void finish_tile(const fwd_problem *p, float *c, int64_t ldc, int6
 }
 
 /* The im2col row of output pixel (n, oy, ox) into d (kh * kw * c floats, zeros in the padding). */
-static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t ox, float *d)
+static void gather(const conv_geom *g, const float *x, int64_t n, int64_t oy, int64_t ox, float *d)
 {
     for (int64_t ky = 0; ky < g->kh; ky++) {
         int64_t iy = oy - g->pt + ky * g->dh;
@@ -151,17 +111,18 @@ static void gather(const geom *g, const float *x, int64_t n, int64_t oy, int64_t
  * ow * f floats apart). */
 static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t ox, float *buf, float *yrows)
 {
-    const geom *g = &p->g;
+    const conv_geom *g = &p->g;
     int64_t k = g->kh * g->kw * g->c, ldc = g->ow * g->f;
     for (int64_t i = 0; i < count; i++)
         gather(g, p->x, (r0 + i) / g->oh, (r0 + i) % g->oh, ox, buf + i * k);
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
-        int64_t nr = min64(p->dk.nr, g->f - j);
+        int64_t nr = conv_min64(p->dk.nr, g->f - j);
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
         float *c = yrows + ox * g->f + j;
         fnn_conv_seg seg = {buf, p->kernel + j, k, k};
         double *sums = p->row_sums ? p->row_sums + r0 * g->f + j : NULL; /* a row a pixel */
-        tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c), sums, g->f);
+        conv_tile_chain(p->segmented, &p->dk, 1, &seg, 1, g->f, c, ldc, count, nr, &ep, tile_relu_y(p, c), sums,
+                        g->f);
         finish_tile(p, c, ldc, count, nr, sums, g->f);
     }
 }
@@ -172,7 +133,7 @@ static void edge_tile(const fwd_problem *p, int64_t r0, int64_t count, int64_t o
 static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t ox0, int64_t count, float *yrow,
                           fnn_conv_seg *seg, double *row_sums)
 {
-    const geom *g = &p->g;
+    const conv_geom *g = &p->g;
     int64_t per_row = g->dw == 1 ? 1 : g->kw, n_seg = g->kh * per_row, kc = g->kw * g->c / per_row;
     for (int64_t s = 0; s < n_seg; s++) {
         int64_t ky = s / per_row, kx = s % per_row, iy = oy - g->pt + ky * g->dh;
@@ -182,13 +143,14 @@ static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t o
         seg[s].kc = kc;
     }
     for (int64_t j = 0; j < g->f; j += p->dk.nr) {
-        int64_t nr = min64(p->dk.nr, g->f - j);
+        int64_t nr = conv_min64(p->dk.nr, g->f - j);
         float *c = yrow + ox0 * g->f + j;
         for (int64_t s = 0; s < n_seg; s++)
             seg[s].b = p->kernel + s * kc * g->f + j;
         fnn_tile_epilogue ep = {0, p->bias ? p->bias + j : NULL, p->act, p->alpha};
         double *sums = row_sums ? row_sums + j : NULL; /* all pixels in one row */
-        tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep, tile_relu_y(p, c), sums, 0);
+        conv_tile_chain(p->segmented, &p->dk, n_seg, seg, 1, g->f, c, g->f, count, nr, &ep, tile_relu_y(p, c),
+                        sums, 0);
         finish_tile(p, c, g->f, count, nr, sums, 0);
     }
 }
@@ -196,10 +158,11 @@ static void interior_tile(const fwd_problem *p, int64_t n, int64_t oy, int64_t o
 /* Output rows [r0, r1) (r = n * oh + oy) into dst (row r at dst + (r - r0) * ow * f). */
 static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *dst, float *buf, fnn_conv_seg *seg)
 {
-    const geom *g = &p->g;
+    const conv_geom *g = &p->g;
     int64_t mr = p->dk.mr, ow = g->ow;
     /* Pixels [lo, hi) have every kx tap inside the width. */
-    int64_t lo = min64(max64(g->pl, 0), ow), hi = min64(max64(g->w + g->pl - (g->kw - 1) * g->dw, lo), ow);
+    int64_t lo = conv_min64(conv_max64(g->pl, 0), ow);
+    int64_t hi = conv_min64(conv_max64(g->w + g->pl - (g->kw - 1) * g->dw, lo), ow);
     /* Interior tiles of balanced heights: 30 pixels as 10 + 10 + 10 rather than 12 + 12 + 6. */
     int64_t span = hi - lo, tiles = (span + mr - 1) / mr;
     for (int64_t r = r0; r < r1; r++)
@@ -214,7 +177,7 @@ static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *ds
         if (ox >= ow)
             break;
         for (int64_t r = r0; r < r1; r += mr)
-            edge_tile(p, r, min64(mr, r1 - r), ox, buf, dst + (r - r0) * ow * g->f);
+            edge_tile(p, r, conv_min64(mr, r1 - r), ox, buf, dst + (r - r0) * ow * g->f);
     }
 }
 
@@ -222,25 +185,17 @@ static void forward_rows(const fwd_problem *p, int64_t r0, int64_t r1, float *ds
  * output rows in src as forward_rows wrote them. */
 static void pool_rows(const fwd_problem *p, int64_t r0, int64_t r1, const float *src)
 {
-    const geom *g = &p->g;
+    const conv_geom *g = &p->g;
     int64_t row = g->ow * g->f, prow = row / 2;
     for (int64_t r = r0; r < r1; r += 2)
         fnn_maxpool2x2_rows(g->ow, g->f, src + (r - r0) * row, p->pooled + r / 2 * prow,
                             p->argmax ? p->argmax + r / 2 * prow : NULL, (int32_t)(r % g->oh * row));
 }
 
-static int threads_for(double flops, int n_threads, int64_t units)
-{
-    int nt = n_threads < 1 ? 1 : n_threads;
-    if (flops < PARALLEL_MIN_FLOPS)
-        nt = 1;
-    return units < nt ? (int)(units > 0 ? units : 1) : nt;
-}
-
 /* The forward driver, for any pads (negative ones too: the input-gradient correlation may have them). With
  * pooled, blocks hold whole pairs of rows, pooled as soon as they are made (from a per-thread block of rows
  * in cache when y is NULL, so the full-resolution map is never written). */
-static int conv_run(const geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
+static int conv_run(const conv_geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
                     float *y, float *pooled, int32_t *argmax, const float *relu_y, double *row_sums,
                     int n_threads)
 {
@@ -248,11 +203,11 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
     fwd_problem p = {*g,     x,      kernel, bias,     act, alpha, y,
                      pooled, argmax, relu_y, row_sums, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f),
                      0,      NULL};
-    p.segmented = segmented_for(isa, &p.dk);
+    p.segmented = conv_segmented_for(isa, &p.dk);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
-    int nt = threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
+    int nt = conv_threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
     /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle. */
-    int64_t block = max64(1, min64(p.dk.mr, rows / (4 * nt)));
+    int64_t block = conv_max64(1, conv_min64(p.dk.mr, rows / (4 * nt)));
     if (pooled)
         block = round_up(block, 2);
     int64_t n_blocks = (rows + block - 1) / block, own_rows = pooled && !y ? round_up(block * g->ow * g->f, 16) : 0;
@@ -278,7 +233,7 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
         float *gather_buf = buf + t * (per_thread + own_rows), *block_rows = gather_buf + per_thread;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < n_blocks; i++) {
-            int64_t r0 = i * block, r1 = min64(rows, r0 + block);
+            int64_t r0 = i * block, r1 = conv_min64(rows, r0 + block);
             float *dst = y ? y + r0 * g->ow * g->f : block_rows;
             forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
             if (pooled)
@@ -292,20 +247,13 @@ static int conv_run(const geom *g, const float *x, const float *kernel, const fl
     return FNN_OK;
 }
 
-static int geom_bad(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t pt,
-                    int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow, int64_t filters)
-{
-    return batch < 0 || h < 1 || w < 1 || c < 1 || kh < 1 || kw < 1 || pt < 0 || pl < 0 || dh < 1 || dw < 1
-           || oh < 1 || ow < 1 || filters < 1;
-}
-
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                     int64_t filters, const float *x, const float *kernel, const float *bias,
                                     int act, float act_alpha, float *y, float *pooled, int32_t *argmax,
                                     int n_threads)
 {
-    if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || act < FNN_ACT_LINEAR
+    if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || act < FNN_ACT_LINEAR
         || act > FNN_ACT_GELU || (argmax && !pooled)
         || (pooled && (oh % 2 || ow % 2 || oh * ow * filters > INT32_MAX)))
         return FNN_EBADARG;
@@ -313,7 +261,7 @@ int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t
         return FNN_OK;
     if (!x || !kernel || (!y && !pooled))
         return FNN_EBADARG;
-    geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
+    conv_geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
     return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, n_threads);
 }
 
@@ -322,7 +270,7 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
                                           int64_t filters, const float *dz, const float *kernel,
                                           const float *relu_y, float *dx, float *dx_colsum, int n_threads)
 {
-    if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
+    if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
         return FNN_EBADARG;
     if (batch == 0)
         return FNN_OK;
@@ -339,12 +287,13 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
             for (int64_t co = 0; co < filters; co++)
                 dst[co * c + ci] = src[ci * filters + co];
     }
-    geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
+    conv_geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
     /* each image row's sums: its tiles' in a fixed order (interior, then edge columns), whatever the blocks */
     double *row_sums = dx_colsum ? calloc((size_t)(batch * h * c), sizeof(double)) : NULL;
-    int status = dx_colsum && !row_sums ? FNN_ENOMEM
-                                        : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y,
-                                                   row_sums, n_threads);
+    int status = dx_colsum && !row_sums
+                     ? FNN_ENOMEM
+                     : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y, row_sums,
+                                n_threads);
     for (int64_t ch = 0; status == FNN_OK && dx_colsum && ch < c; ch++) {
         double total = 0.0;
         for (int64_t r = 0; r < batch * h; r++)
@@ -354,82 +303,4 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
     free(row_sums);
     free(flipped);
     return status;
-}
-
-/* One dW tile (tap t, input channels [ci0, ci0 + mr), filters [co0, co0 + nr)) += its sum over output rows
- * [r0, r1), r1 - r0 <= MAX_SEGS: one segment per row whose input row is inside the image. */
-static void dkernel_tile(const geom *g, const fnn_gemm_direct *dk, int segmented, const float *x, const float *dz,
-                         float *dw, int64_t t, int64_t ci0, int64_t mr, int64_t co0, int64_t nr, int64_t r0,
-                         int64_t r1)
-{
-    int64_t ky = t / g->kw, kx = t % g->kw, n_seg = 0;
-    int64_t ox0 = max64(0, g->pl - kx * g->dw), ox1 = min64(g->ow, g->w + g->pl - kx * g->dw);
-    if (ox1 <= ox0)
-        return;
-    fnn_conv_seg seg[MAX_SEGS];
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t n = r / g->oh, oy = r % g->oh, iy = oy - g->pt + ky * g->dh;
-        if (iy < 0 || iy >= g->h)
-            continue;
-        seg[n_seg].a = x + ((n * g->h + iy) * g->w + ox0 - g->pl + kx * g->dw) * g->c + ci0;
-        seg[n_seg].b = dz + (r * g->ow + ox0) * g->f + co0;
-        seg[n_seg].rs_a = 1;
-        seg[n_seg++].kc = ox1 - ox0;
-    }
-    fnn_tile_epilogue ep = {1, NULL, FNN_ACT_LINEAR, 0.0f};
-    tile_chain(segmented, dk, n_seg, seg, g->c, g->f, dw + (t * g->c + ci0) * g->f + co0, g->f, mr, nr, &ep, NULL,
-               NULL, 0);
-}
-
-int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
-                                            int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh,
-                                            int64_t ow, int64_t filters, const float *x, const float *dz,
-                                            float *dkernel, int accumulate, int n_threads)
-{
-    if (geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
-        return FNN_EBADARG;
-    if (!dkernel || (batch > 0 && (!x || !dz)))
-        return FNN_EBADARG;
-    geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    int isa = fnn_isa_current();
-    fnn_gemm_direct dk = fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), filters);
-    int segmented = segmented_for(isa, &dk);
-    int64_t ci_tiles = (c + dk.mr - 1) / dk.mr, co_tiles = (filters + dk.nr - 1) / dk.nr, rows = batch * oh;
-    int nt = threads_for(2.0 * rows * ow * kh * kw * c * filters, n_threads, kh * kw * ci_tiles * co_tiles);
-    /* One more, lower, row of input-channel tiles when that shares the tiles out evenly (27 tiles on two
-     * threads leave one idle for a 14th of the time; 36 do not). Tile shapes do not change any bit. */
-    if (nt > 1 && (kh * kw * ci_tiles * co_tiles) % nt && (kh * kw * (ci_tiles + 1) * co_tiles) % nt == 0
-        && ci_tiles < c)
-        ci_tiles++;
-    int64_t tiles = kh * kw * ci_tiles * co_tiles;
-    int64_t block = max64(1, DKERNEL_BLOCK_BYTES / (int64_t)sizeof(float) / (w * c + ow * filters));
-    block = min64(block, MAX_SEGS);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        unsigned fpu = fnn_fpu_enter();
-        int t = 0, count = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        count = omp_get_num_threads();
-#endif
-        int64_t first = tiles * t / count, end = tiles * (t + 1) / count;
-        /* tile index -> (tap, input-channel tile of balanced height, filter tile) */
-#define TILE_COORDS(i)                                                                                    \
-    int64_t tap = (i) / (ci_tiles * co_tiles), cs = (i) / co_tiles % ci_tiles, ci0 = c * cs / ci_tiles,   \
-            co0 = (i) % co_tiles * dk.nr, mr = c * (cs + 1) / ci_tiles - ci0, nr = min64(dk.nr, filters - co0)
-        if (!accumulate)
-            for (int64_t i = first; i < end; i++) {
-                TILE_COORDS(i);
-                for (int64_t q = 0; q < mr; q++)
-                    memset(dkernel + (tap * c + ci0 + q) * filters + co0, 0, (size_t)nr * sizeof(float));
-            }
-        for (int64_t r0 = 0; r0 < rows; r0 += block)
-            for (int64_t i = first; i < end; i++) {
-                TILE_COORDS(i);
-                dkernel_tile(&g, &dk, segmented, x, dz, dkernel, tap, ci0, mr, co0, nr, r0, min64(rows, r0 + block));
-            }
-#undef TILE_COORDS
-        fnn_fpu_leave(fpu);
-    }
-    return FNN_OK;
 }
