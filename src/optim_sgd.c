@@ -130,28 +130,27 @@ static TARGET_AVX2 void sgd_outer_avx2(const sgd_tile_ctx *t, const float *a, co
 static void sgd_outer_generic(const sgd_tile_ctx *t, const float *a, const float *b, int64_t i0, int64_t i1,
                               int64_t n) { sgd_outer(t, a, b, i0, i1, n, 0); }
 
+typedef struct {
+    outer_fn fn;
+    const sgd_tile_ctx *t;
+    const float *a, *b;
+    int64_t n;
+} outer_job;
+
+static void outer_rows(void *ctx, int part, int64_t i0, int64_t i1)
+{
+    (void)part;
+    const outer_job *j = ctx;
+    j->fn(j->t, j->a, j->b, i0, i1, j->n);
+}
+
 static void run_outer(const sgd_tile_ctx *t, const float *a, const float *b, int64_t m, int64_t n, int isa,
                       int n_threads)
 {
-    outer_fn fn = isa == FNN_ISA_AVX512 ? sgd_outer_avx512 : isa == FNN_ISA_AVX2 ? sgd_outer_avx2 : sgd_outer_generic;
-    int nt = m * n < PARALLEL_MIN_ELEMENTS ? 1 : n_threads;
-    if (nt <= 1) { /* no parallel region, as run_spans */
-        unsigned fpu = fnn_fpu_enter();
-        fn(t, a, b, 0, m, n);
-        fnn_fpu_leave(fpu);
-        return;
-    }
-#pragma omp parallel num_threads(nt)
-    {
-        unsigned fpu = fnn_fpu_enter();
-        int part = 0, parts = 1;
-#ifdef _OPENMP
-        part = omp_get_thread_num();
-        parts = omp_get_num_threads();
-#endif
-        fn(t, a, b, m * part / parts, m * (part + 1) / parts, n);
-        fnn_fpu_leave(fpu);
-    }
+    outer_job job = {isa == FNN_ISA_AVX512 ? sgd_outer_avx512 : isa == FNN_ISA_AVX2 ? sgd_outer_avx2
+                                                                                      : sgd_outer_generic,
+                     t, a, b, n};
+    fnn_parallel_ranges(m * n < PARALLEL_MIN_ELEMENTS ? 1 : n_threads, m, outer_rows, &job);
 }
 
 int fnn_gemm_sgd_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
