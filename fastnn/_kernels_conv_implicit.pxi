@@ -17,11 +17,13 @@ cdef inline int check_implicit(Py_ssize_t *xs, Py_ssize_t k_rows, Py_ssize_t fil
 def conv2d_implicit_forward(const float[:, :, :, ::1] x, const float[:, ::1] kernel, float[:, ::1] y, int kh,
                             int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
                             const float[::1] bias=None, int act=0, float act_alpha=0.0,
-                            float[:, :, :, ::1] pooled=None, int32_t[:, :, :, ::1] argmax=None, int n_threads=1):
+                            float[:, :, :, ::1] pooled=None, int32_t[:, :, :, ::1] argmax=None, int n_threads=1,
+                            bint winograd=False):
     """y = act(conv(x, kernel) + bias): x (batch, h, w, c), kernel (kh * kw * c, filters), y (batch * oh * ow,
-    filters) or None. Bitwise the same as im2col then gemm. pooled (batch, oh // 2, ow // 2, filters; oh and ow
-    even), when given, receives y after a 2 x 2 max pool at stride 2 and argmax (its shape, optional) the index of
-    each max in its image of y, as maxpool2d_forward."""
+    filters) or None. Bitwise the same as im2col then gemm, unless winograd and `conv2d_winograd_applies`: then
+    by Winograd F(2x2, 3x3) (other rounding). pooled (batch, oh // 2, ow // 2, filters; oh and ow even), when
+    given, receives y after a 2 x 2 max pool at stride 2 and argmax (its shape, optional) the index of each max
+    in its image of y, as maxpool2d_forward."""
     cdef Py_ssize_t n = x.shape[0], filters = kernel.shape[1]
     if y is None and pooled is None:
         raise ValueError("conv2d_implicit_forward: needs y, pooled or both")
@@ -45,7 +47,7 @@ def conv2d_implicit_forward(const float[:, :, :, ::1] x, const float[:, ::1] ker
     with nogil:
         status = fnn_conv2d_implicit_forward_f32(n, x.shape[1], x.shape[2], x.shape[3], kh, kw, pt, pl, dh, dw, oh,
                                                  ow, filters, &x[0, 0, 0, 0], &kernel[0, 0], bias_ptr, act,
-                                                 act_alpha, y_ptr, pooled_ptr, argmax_ptr, n_threads)
+                                                 act_alpha, y_ptr, pooled_ptr, argmax_ptr, winograd, n_threads)
     if status != FNN_OK:  # the message is built only when needed
         check(status, f"conv2d_implicit_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
                       f"dilation {(dh, dw)}, output {(oh, ow)}")
@@ -54,9 +56,10 @@ def conv2d_implicit_forward(const float[:, :, :, ::1] x, const float[:, ::1] ker
 def conv2d_implicit_backward_data(const float[:, ::1] dz, const float[:, ::1] kernel, float[:, :, :, ::1] dx,
                                   int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int oh, int ow,
                                   const float[:, :, :, ::1] relu_y=None, float[::1] dx_colsum=None,
-                                  int n_threads=1):
+                                  int n_threads=1, bint winograd=False):
     """dx = the input gradient of the convolution for dz (batch * oh * ow, filters); dx (batch, h, w, c) is
-    overwritten. relu_y (dx's shape), when given, is the output of a ReLU the input came from: dx is zeroed
+    overwritten; by Winograd F(2x2, 3x3) when winograd and `conv2d_winograd_applies(filters, kh, kw, dh, dw, h,
+    w, c)`. relu_y (dx's shape), when given, is the output of a ReLU the input came from: dx is zeroed
     where relu_y <= 0, so it is that ReLU's input gradient. dx_colsum (c), when given, is overwritten with the
     sums of dx per channel (in double, image row by image row): that ReLU's layer's bias gradient."""
     check_implicit(dx.shape, kernel.shape[0], kernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
@@ -78,10 +81,17 @@ def conv2d_implicit_backward_data(const float[:, ::1] dz, const float[:, ::1] ke
         status = fnn_conv2d_implicit_backward_data_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], kh, kw,
                                                        pt, pl, dh, dw, oh, ow, kernel.shape[1], &dz[0, 0],
                                                        &kernel[0, 0], relu_ptr, &dx[0, 0, 0, 0], colsum_ptr,
-                                                       n_threads)
+                                                       winograd, n_threads)
     if status != FNN_OK:
         check(status, f"conv2d_implicit_backward_data into dx {shape4(dx.shape)} with kernel {(kh, kw)}, "
                       f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+
+
+def conv2d_winograd_applies(Py_ssize_t c, int kh, int kw, int dh, int dw, Py_ssize_t oh, Py_ssize_t ow,
+                            Py_ssize_t filters):
+    """Whether a stride-1 convolution of c input channels to `filters` on an oh x ow output grid runs as Winograd
+    F(2x2, 3x3) when asked to on this CPU (3x3, undilated, even grid, channels multiples of 16, AVX-512)."""
+    return fnn_conv2d_winograd_applies(c, kh, kw, dh, dw, oh, ow, filters) != 0
 
 
 def conv2d_implicit_backward_kernel(const float[:, :, :, ::1] x, const float[:, ::1] dz, float[:, ::1] dkernel,

@@ -197,30 +197,41 @@ static void pool_rows(const fwd_problem *p, int64_t r0, int64_t r1, const float 
  * in cache when y is NULL, so the full-resolution map is never written). */
 static int conv_run(const conv_geom *g, const float *x, const float *kernel, const float *bias, int act, float alpha,
                     float *y, float *pooled, int32_t *argmax, const float *relu_y, double *row_sums,
-                    int n_threads)
+                    int winograd, int n_threads)
 {
     int isa = fnn_isa_current();
     fwd_problem p = {*g,     x,      kernel, bias,     act, alpha, y,
                      pooled, argmax, relu_y, row_sums, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f),
                      0,      NULL};
     p.segmented = conv_segmented_for(isa, &p.dk);
+    winograd = winograd && p.segmented && conv_winograd_fits(isa, g);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = conv_threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
-    /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle. */
-    int64_t block = conv_max64(1, conv_min64(p.dk.mr, rows / (4 * nt)));
-    if (pooled)
+    /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle; Winograd blocks
+     * hold pairs of rows, about CONV_WINOGRAD_TILES tiles. */
+    int64_t block = conv_max64(1, conv_min64(winograd ? 2 * ((CONV_WINOGRAD_TILES + g->ow / 2 - 1) / (g->ow / 2))
+                                                      : p.dk.mr,
+                                             rows / (4 * nt)));
+    if (pooled || winograd)
         block = round_up(block, 2);
+    if (winograd)
+        per_thread = round_up(fnn_conv_winograd_work(g), 16);
     int64_t n_blocks = (rows + block - 1) / block, own_rows = pooled && !y ? round_up(block * g->ow * g->f, 16) : 0;
-    float *zeros = calloc((size_t)(g->kw * g->c), sizeof(float));
+    float *zeros = calloc((size_t)(g->kw * g->c), sizeof(float)); /* >= c: Winograd's padding too */
     float *buf = malloc((size_t)((per_thread + own_rows) * nt) * sizeof(float));
     fnn_conv_seg *segs = malloc((size_t)(g->kh * g->kw * nt) * sizeof(fnn_conv_seg));
-    if (!zeros || !buf || !segs) {
+    float *u = winograd ? malloc((size_t)(16 * g->c * g->f) * sizeof(float)) : NULL;
+    if (!zeros || !buf || !segs || (winograd && !u)) {
         free(zeros);
         free(buf);
         free(segs);
+        free(u);
         return FNN_ENOMEM;
     }
     p.zeros = zeros;
+    conv_winograd wp = {*g, x, u, bias, zeros, act, alpha, relu_y, row_sums, p.dk};
+    if (winograd)
+        fnn_conv_winograd_kernel_avx512(g->c, g->f, kernel, u);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fpu = fnn_fpu_enter();
@@ -235,7 +246,10 @@ static int conv_run(const conv_geom *g, const float *x, const float *kernel, con
         for (int64_t i = 0; i < n_blocks; i++) {
             int64_t r0 = i * block, r1 = conv_min64(rows, r0 + block);
             float *dst = y ? y + r0 * g->ow * g->f : block_rows;
-            forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
+            if (winograd)
+                fnn_conv_winograd_rows_avx512(&wp, r0, r1, dst, gather_buf);
+            else
+                forward_rows(&p, r0, r1, dst, gather_buf, segs + t * g->kh * g->kw);
             if (pooled)
                 pool_rows(&p, r0, r1, dst);
         }
@@ -244,14 +258,24 @@ static int conv_run(const conv_geom *g, const float *x, const float *kernel, con
     free(zeros);
     free(buf);
     free(segs);
+    free(u);
     return FNN_OK;
+}
+
+int fnn_conv2d_winograd_applies(int64_t c, int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                 int64_t filters)
+{
+    conv_geom g = {1, oh, ow, c, kh, kw, 0, 0, dh, dw, oh, ow, filters};
+    int isa = fnn_isa_current();
+    fnn_gemm_direct dk = fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), filters);
+    return conv_segmented_for(isa, &dk) && conv_winograd_fits(isa, &g);
 }
 
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                     int64_t filters, const float *x, const float *kernel, const float *bias,
                                     int act, float act_alpha, float *y, float *pooled, int32_t *argmax,
-                                    int n_threads)
+                                    int winograd, int n_threads)
 {
     if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || act < FNN_ACT_LINEAR
         || act > FNN_ACT_GELU || (argmax && !pooled)
@@ -262,13 +286,14 @@ int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t
     if (!x || !kernel || (!y && !pooled))
         return FNN_EBADARG;
     conv_geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, n_threads);
+    return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, winograd, n_threads);
 }
 
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                           int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                           int64_t filters, const float *dz, const float *kernel,
-                                          const float *relu_y, float *dx, float *dx_colsum, int n_threads)
+                                          const float *relu_y, float *dx, float *dx_colsum, int winograd,
+                                          int n_threads)
 {
     if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
         return FNN_EBADARG;
@@ -293,7 +318,7 @@ int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, i
     int status = dx_colsum && !row_sums
                      ? FNN_ENOMEM
                      : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y, row_sums,
-                                n_threads);
+                                winograd, n_threads);
     for (int64_t ch = 0; status == FNN_OK && dx_colsum && ch < c; ch++) {
         double total = 0.0;
         for (int64_t r = 0; r < batch * h; r++)

@@ -87,4 +87,35 @@ static inline void conv_tile_chain(int segmented, const fnn_gemm_direct *dk, int
     }
 }
 
+/* Winograd F(2x2, 3x3) (conv_winograd_avx512.c): a 3x3 stride-1 undilated convolution on an even output grid,
+ * c and f multiples of 16, on AVX-512, may make each 2x2 block of outputs from its 4x4 input patch with 16
+ * products per channel pair instead of 36. Not the direct chain's bits: the rounding differs (relative errors
+ * of about 1e-6), the same bits for any n_threads. */
+static inline int conv_winograd_fits(int isa, const conv_geom *g)
+{
+    return isa == FNN_ISA_AVX512 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->oh % 2 == 0
+           && g->ow % 2 == 0 && g->c % 16 == 0 && g->f % 16 == 0;
+}
+
+#define CONV_WINOGRAD_TILES 32 /* 2x2 output tiles a block of rows aims at */
+#define CONV_WINOGRAD_CHUNK 16 /* tiles transformed and multiplied at a time: their V and M stay in L1/L2 */
+
+typedef struct {
+    conv_geom g;
+    const float *x, *u, *bias; /* u: the transformed kernel, 16 positions x c x f (fnn_conv_winograd_kernel) */
+    const float *zeros;        /* c zeros: the input pixels in the padding */
+    int act;                   /* applied in registers when relu or leaky relu, else on the finished rows */
+    float alpha;
+    const float *relu_y;       /* or NULL: the output is zeroed where relu_y (the output's layout) <= 0 */
+    double *row_sums;          /* or NULL: per output row, f sums (in double, pixel by pixel) of the output */
+    fnn_gemm_direct dk;        /* the tile shape of the 16 products */
+} conv_winograd;
+
+/* u (16 x c x f) = G g G^T of every (c_in, c_out) slice of kernel (3 x 3 x c x f); f a multiple of 16. */
+void fnn_conv_winograd_kernel_avx512(int64_t c, int64_t f, const float *kernel, float *u);
+/* Floats of work a thread needs. */
+int64_t fnn_conv_winograd_work(const conv_geom *g);
+/* Output rows [r0, r1) (even; r = n * oh + oy) into dst (row r at dst + (r - r0) * ow * f). */
+void fnn_conv_winograd_rows_avx512(const conv_winograd *w, int64_t r0, int64_t r1, float *dst, float *work);
+
 #endif

@@ -322,16 +322,23 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
  *   zeroed where relu_y (x's shape, or NULL) <= 0: given the ReLU output x is, the ReLU's input gradient;
  *   dx_colsum (c floats, or NULL) = the sums of dx per channel (in double, image row by image row, the rows
  *   in order: the same bits for any n_threads), that ReLU's layer's bias gradient.
- * backward_kernel: dkernel (kh*kw*c x filters) (+)= the kernel gradient for x and dz. Any n_threads: same bits. */
+ * backward_kernel: dkernel (kh*kw*c x filters) (+)= the kernel gradient for x and dz. Any n_threads: same bits.
+ * winograd (forward, backward_data): run as Winograd F(2x2, 3x3) where fnn_conv2d_winograd_applies (for
+ *   backward_data, to the correlation it runs: c and filters, h and w swapped with filters, oh and ow), else
+ *   as said: rounding differs from the direct chain's (relative errors of about 1e-6); bits the same for any
+ *   n_threads. */
+int fnn_conv2d_winograd_applies(int64_t c, int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                 int64_t filters);
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                     int64_t filters, const float *x, const float *kernel, const float *bias,
                                     int act, float act_alpha, float *y, float *pooled, int32_t *argmax,
-                                    int n_threads);
+                                    int winograd, int n_threads);
 int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                           int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                           int64_t filters, const float *dz, const float *kernel,
-                                          const float *relu_y, float *dx, float *dx_colsum, int n_threads);
+                                          const float *relu_y, float *dx, float *dx_colsum, int winograd,
+                                          int n_threads);
 int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,
                                             int64_t kw, int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh,
                                             int64_t ow, int64_t filters, const float *x, const float *dz,

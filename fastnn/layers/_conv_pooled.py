@@ -51,4 +51,4 @@ class PooledConv:
         _kernels.conv2d_implicit_forward(x, self.weights[0].reshape(self._k, self.filters),
                                          None if y is None else y.reshape(-1, self.filters), *self._geom,
                                          self.weights[1] if self.use_bias else None, self._act, self._alpha,
-                                         pooled, argmax, _threads())
+                                         pooled, argmax, _threads(), self._winograd)

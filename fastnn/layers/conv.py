@@ -5,7 +5,10 @@ pixel) are built by a C kernel into a workspace of a few MB, then multiplied by 
 (kh * kw * c_in, filters), with the bias and activation applied in the GEMM's epilogue. A 1x1 convolution at
 stride 1 is a plain GEMM on the input. Other stride-1 convolutions on enough input channels run as implicit
 GEMM (src/conv_implicit.c): the GEMM kernels read the image tap by tap, forward and backward, and no column
-matrix is built.
+matrix is built. Among those, 3x3 undilated ones on even output grids with channel counts that are multiples of
+16 run their forward pass and input gradient as Winograd F(2x2, 3x3) on AVX-512 (src/conv_winograd_avx512.c):
+16 products per 2x2 block of outputs instead of 36, rounded differently from the direct sum (relative errors of
+about 1e-6), the same bits for any thread count.
 """
 import numpy as np
 
@@ -162,6 +165,9 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
         self._implicit = (not self._direct and self.strides == (1, 1)
                           and self.input_shape[2] >= _IMPLICIT_MIN_CHANNELS)
         self._small = not self._direct and takes_small_path(self)
+        # 3x3 undilated implicit convolutions ask for Winograd F(2x2, 3x3), forward and input gradient alike; C
+        # takes it where the grid and channels fit (conv2d_winograd_applies), else runs the direct chain
+        self._winograd = self._implicit and (kh, kw) == (3, 3) and self.dilation_rate == (1, 1)
 
     def param_specs(self):
         (kh, kw), c_in = self.kernel_size, self.input_shape[2]
@@ -195,7 +201,7 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
                           n_threads=nt)
         elif self._implicit:
             _kernels.conv2d_implicit_forward(x, kernel, z, *self._geom, bias=bias, act=gemm_act,
-                                             act_alpha=self._alpha, n_threads=nt)
+                                             act_alpha=self._alpha, n_threads=nt, winograd=self._winograd)
         elif not training:  # chunked in C, each chunk's columns still in L2 for its GEMM
             chunk = min(rows, max(_CHUNK_UNIT, _L2_CHUNK_BYTES // (4 * self._k) // _CHUNK_UNIT * _CHUNK_UNIT))
             cols = self._buffer("chunk_cols", (nt, chunk, self._k))
@@ -285,7 +291,8 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
                 # below's dz and bias gradient (the column sums of its dz, this dx) in the same pass
                 relu_y, dbias = (None, None) if relu_below is None else (relu_below._y.reshape(x.shape),
                                                                          relu_below.grads[1])
-                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, dbias, nt)
+                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, dbias, nt,
+                                                       self._winograd)
             return dx
         step, chunks = self._chunks(dz.shape[0])
         if need_dx:
