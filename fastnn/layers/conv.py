@@ -202,8 +202,9 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
         elif self._implicit:
             _kernels.conv2d_implicit_forward(x, kernel, z, *self._geom, bias=bias, act=gemm_act,
                                              act_alpha=self._alpha, n_threads=nt, winograd=self._winograd)
-        elif not training:  # chunked in C, each chunk's columns still in L2 for its GEMM
-            chunk = min(rows, max(_CHUNK_UNIT, _L2_CHUNK_BYTES // (4 * self._k) // _CHUNK_UNIT * _CHUNK_UNIT))
+        elif not training:  # chunked in C, each chunk's columns still in L2 for its GEMM, a chunk per thread at least
+            chunk = min(rows, max(_CHUNK_UNIT, _L2_CHUNK_BYTES // (4 * self._k) // _CHUNK_UNIT * _CHUNK_UNIT),
+                        -(-rows // (nt * _CHUNK_UNIT)) * _CHUNK_UNIT)
             cols = self._buffer("chunk_cols", (nt, chunk, self._k))
             _kernels.conv2d_forward(x, kernel, z, cols, *self._geom, bias=bias, act=gemm_act,
                                     act_alpha=self._alpha, n_threads=nt)
