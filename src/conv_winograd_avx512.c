@@ -19,6 +19,9 @@
 
 #include "avx512_tile.h"
 
+/* Floats between the positions of V and M beyond their tiles: positions a power of two apart would fall on the
+ * same few L1 sets. */
+#define POS_PAD 16
 #define ADD _mm512_add_ps
 #define SUB _mm512_sub_ps
 
@@ -48,7 +51,7 @@ void fnn_conv_winograd_kernel_avx512(int64_t c, int64_t f, const float *kernel, 
 
 int64_t fnn_conv_winograd_work(const conv_geom *g)
 {
-    return 16 * CONV_WINOGRAD_CHUNK * (g->c + g->f);
+    return 16 * (CONV_WINOGRAD_CHUNK * (g->c + g->f) + 2 * POS_PAD);
 }
 
 /* B^T d for one column of a patch: the 4 pixels' channels [cc, cc + 16) (rows a row apart) into e. */
@@ -62,9 +65,9 @@ INLINE void column_transform(const float *const rows[4], int64_t off, int64_t cc
     e[3] = SUB(d1, d3);
 }
 
-/* V[pos][t][c] (ld tiles a position, from v) for tiles tx0 .. tx0 + m - 1 of the row pair from output row r.
+/* V[pos][t][c] (positions sv floats apart, from v) for tiles tx0 .. tx0 + m - 1 of the row pair from output row r.
  * Adjacent tiles share two patch columns: each column's B^T d is made once, as the sweep reaches it. */
-static void input_transform(const conv_winograd *w, int64_t r, int64_t tx0, int64_t m, float *v, int64_t ld)
+static void input_transform(const conv_winograd *w, int64_t r, int64_t tx0, int64_t m, float *v, int64_t sv)
 {
     const conv_geom *g = &w->g;
     int64_t c = g->c, n = r / g->oh, iy0 = r % g->oh - g->pt, ix0 = 2 * tx0 - g->pl;
@@ -86,18 +89,18 @@ static void input_transform(const conv_winograd *w, int64_t r, int64_t tx0, int6
             int64_t t = (k - 3) / 2; /* columns k - 3 .. k are tile t's */
             const __m512 *e0 = col[(k - 3) & 3], *e1 = col[(k - 2) & 3], *e2 = col[(k - 1) & 3], *e3 = col[k & 3];
             for (int a = 0; a < 4; a++) { /* (B^T d) B, row a */
-                float *o = v + (4 * a * ld + t) * c + cc;
+                float *o = v + 4 * a * sv + t * c + cc;
                 _mm512_storeu_ps(o, SUB(e0[a], e2[a]));
-                _mm512_storeu_ps(o + ld * c, ADD(e1[a], e2[a]));
-                _mm512_storeu_ps(o + 2 * ld * c, SUB(e2[a], e1[a]));
-                _mm512_storeu_ps(o + 3 * ld * c, SUB(e1[a], e3[a]));
+                _mm512_storeu_ps(o + sv, ADD(e1[a], e2[a]));
+                _mm512_storeu_ps(o + 2 * sv, SUB(e2[a], e1[a]));
+                _mm512_storeu_ps(o + 3 * sv, SUB(e1[a], e3[a]));
             }
         }
     }
 }
 
 /* M[pos] = V[pos] @ U[pos] for the m tiles, in tiles of balanced heights of at most dk.mr rows. */
-static void products(const conv_winograd *w, const float *v, float *mm, int64_t m)
+static void products(const conv_winograd *w, const float *v, int64_t sv, float *mm, int64_t sm, int64_t m)
 {
     const conv_geom *g = &w->g;
     int64_t c = g->c, f = g->f, mr = w->dk.mr, n_tiles = (m + mr - 1) / mr;
@@ -107,18 +110,18 @@ static void products(const conv_winograd *w, const float *v, float *mm, int64_t 
             int64_t nr = conv_min64(w->dk.nr, f - j);
             for (int64_t s = 0; s < n_tiles; s++) {
                 int64_t t0 = m * s / n_tiles, t1 = m * (s + 1) / n_tiles;
-                fnn_conv_seg seg = {v + (pos * m + t0) * c, w->u + pos * c * f + j, c, c};
-                fnn_conv_seg_tile_avx512(1, &seg, 1, f, mm + (pos * m + t0) * f + j, f, t1 - t0, nr, &ep, NULL,
+                fnn_conv_seg seg = {v + pos * sv + t0 * c, w->u + pos * c * f + j, c, c};
+                fnn_conv_seg_tile_avx512(1, &seg, 1, f, mm + pos * sm + t0 * f + j, f, t1 - t0, nr, &ep, NULL,
                                          NULL, 0);
             }
         }
 }
 
-/* Output rows r, r + 1, columns 2 tx0 .. 2 (tx0 + m) - 1 (tiles 0 .. m - 1 of M, ld tiles a position, from
+/* Output rows r, r + 1, columns 2 tx0 .. 2 (tx0 + m) - 1 (tiles 0 .. m - 1 of M, positions sm floats apart, from
  * mm) into dst's rows from r: the bias and activation, relu_y's mask, and the row sums (pixel after pixel,
  * added once per call). */
 static void output_transform(const conv_winograd *w, const fnn_tile_epilogue *ep, int64_t r, int64_t tx0,
-                             const float *mm, int64_t m, int64_t ld, float *dst)
+                             const float *mm, int64_t m, int64_t sm, float *dst)
 {
     const conv_geom *g = &w->g;
     int64_t f = g->f, row = g->ow * f;
@@ -128,7 +131,7 @@ static void output_transform(const conv_winograd *w, const fnn_tile_epilogue *ep
         for (int64_t t = 0; t < m; t++) {
             __m512 q[16], s[8];
             for (int p = 0; p < 16; p++)
-                q[p] = _mm512_loadu_ps(mm + (p * ld + t) * f + jj);
+                q[p] = _mm512_loadu_ps(mm + p * sm + t * f + jj);
             for (int b = 0; b < 4; b++) { /* A^T M, column b */
                 s[b] = ADD(ADD(q[b], q[4 + b]), q[8 + b]);
                 s[4 + b] = SUB(SUB(q[4 + b], q[8 + b]), q[12 + b]);
@@ -177,28 +180,30 @@ void fnn_conv_winograd_rows_avx512(const conv_winograd *w, int64_t r0, int64_t r
 {
     const conv_geom *g = &w->g;
     int64_t tw = g->ow / 2, row = g->ow * g->f;
-    float *v = work, *mm = work + 16 * CONV_WINOGRAD_CHUNK * g->c;
+    float *v = work, *mm = work + 16 * (CONV_WINOGRAD_CHUNK * g->c + POS_PAD);
     int in_registers = w->act == FNN_ACT_LINEAR || w->act == FNN_ACT_RELU || w->act == FNN_ACT_LEAKY_RELU;
     const fnn_tile_epilogue ep = {0, w->bias, in_registers ? w->act : FNN_ACT_LINEAR, w->alpha};
     if (tw <= CONV_WINOGRAD_CHUNK) { /* whole row pairs a chunk */
         int64_t per = conv_max64(1, CONV_WINOGRAD_CHUNK / tw);
         for (int64_t r = r0; r < r1; r += 2 * per) {
             int64_t pairs = conv_min64(per, (r1 - r) / 2), m = pairs * tw;
+            int64_t sv = m * g->c + POS_PAD, sm = m * g->f + POS_PAD;
             for (int64_t q = 0; q < pairs; q++)
-                input_transform(w, r + 2 * q, 0, tw, v + q * tw * g->c, m);
+                input_transform(w, r + 2 * q, 0, tw, v + q * tw * g->c, sv);
             for (int64_t q = 0; q < per; q++)
                 prefetch_pair(w, r + 2 * (per + q), r1);
-            products(w, v, mm, m);
+            products(w, v, sv, mm, sm, m);
             for (int64_t q = 0; q < pairs; q++)
-                output_transform(w, &ep, r + 2 * q, 0, mm + q * tw * g->f, tw, m, dst + (r + 2 * q - r0) * row);
+                output_transform(w, &ep, r + 2 * q, 0, mm + q * tw * g->f, tw, sm, dst + (r + 2 * q - r0) * row);
         }
     } else { /* each row pair in chunks of tiles */
         for (int64_t r = r0; r < r1; r += 2)
             for (int64_t tx0 = 0; tx0 < tw; tx0 += CONV_WINOGRAD_CHUNK) {
                 int64_t m = conv_min64(CONV_WINOGRAD_CHUNK, tw - tx0);
-                input_transform(w, r, tx0, m, v, m);
-                products(w, v, mm, m);
-                output_transform(w, &ep, r, tx0, mm, m, m, dst + (r - r0) * row);
+                int64_t sv = m * g->c + POS_PAD, sm = m * g->f + POS_PAD;
+                input_transform(w, r, tx0, m, v, sv);
+                products(w, v, sv, mm, sm, m);
+                output_transform(w, &ep, r, tx0, mm, m, sm, dst + (r - r0) * row);
             }
     }
     if (!in_registers)
