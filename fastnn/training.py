@@ -6,7 +6,6 @@ import numpy as np
 
 from . import _dense_plan, _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
-from .layers import pooling as _pooling
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
@@ -148,7 +147,8 @@ class TrainingMixin:
         return x
 
     def _forward_steps(self, layers, training, keep):
-        steps = _pooling.forward_steps(layers, training, keep)
+        from .layers.pooling import forward_steps  # the step planners: imported when a plan is first made
+        steps = forward_steps(layers, training, keep)
         return steps if training or keep else _dense_plan.with_dense_tail(self, steps)
 
     def _layer_steps(self, key, build, *args):
@@ -179,7 +179,7 @@ class TrainingMixin:
         for m in metrics:
             m.update(out, t, self._logits, w)
         dy = grad
-        for step, need_dx in self._layer_steps("backward", _pooling.backward_steps):
+        for step, need_dx in self._layer_steps("backward", _backward_steps):
             dy = step(dy, need_dx)
         return loss
 
@@ -394,3 +394,8 @@ class TrainingMixin:
         from .fit_loop import fit_loop
         return fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                         shuffle, class_weight, sample_weight, initial_epoch)
+
+
+def _backward_steps(layers):
+    from .layers.pooling import backward_steps
+    return backward_steps(layers)

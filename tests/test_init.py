@@ -15,7 +15,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Submodules (and what they alone pull in) that `import fastnn` must leave for later.
 LAZY = ["fastnn.callbacks", "fastnn.datasets", "fastnn.files", "fastnn.ops", "fastnn.text", "fastnn.unsupervised",
         "fastnn.visualize", "fastnn._safetensors_io", "fastnn._rbm", "fastnn._dbn", "fastnn._gradient_passes",
-        "fastnn.fit_loop", "safetensors", "numpy.random", "json", "csv", "gzip", "socket", "tqdm"]
+        "fastnn.fit_loop", "fastnn.layers.conv", "fastnn.layers.pooling", "fastnn.layers.conv_transpose",
+        "fastnn.layers.upsampling", "fastnn.layers.normalization", "fastnn.layers.embedding", "fastnn.layers.recurrent",
+        "fastnn.layers.bidirectional", "safetensors", "numpy.random", "json", "csv", "gzip", "socket", "tqdm"]
+# What the first training step of any model loads: the initializers' generator, and the step planners (which know
+# the fused Conv2D + MaxPool2D pairs).
+FIRST_STEP = {"numpy.random", "fastnn.layers.pooling", "fastnn.layers.conv"}
 
 
 def fresh_modules(code):
@@ -49,7 +54,7 @@ def test_building_and_training_an_mlp_loads_none_of_them():
         model.train_on_batch(np.ones((2, 4), np.float32), np.array([0, 1]))
         model.predict(np.ones((2, 4), np.float32))
     """)
-    assert sorted(loaded & set(LAZY) - {"numpy.random"}) == []  # the weights are drawn from numpy's generator
+    assert sorted(loaded & set(LAZY) - FIRST_STEP) == []
 
 
 @pytest.mark.parametrize("name", ["callbacks", "datasets", "ops", "unsupervised", "visualize", "text"])
@@ -66,6 +71,17 @@ def test_lazy_names_resolve_like_eager_ones():
     assert fastnn.History is fastnn.callbacks.History
     assert set(fastnn.__all__) <= set(dir(fastnn))
     assert all(hasattr(fastnn, name) for name in fastnn.__all__)
+
+
+def test_lazy_layers_resolve_like_eager_ones():
+    from fastnn.layers import LSTM, MaxPooling2D
+    from fastnn.layers.pooling import MaxPool2D
+    assert MaxPooling2D is MaxPool2D and LSTM is sys.modules["fastnn.layers.recurrent"].LSTM
+    assert set(fastnn.layers.__all__) <= set(dir(fastnn.layers))
+    for name in fastnn.layers.__all__:
+        assert callable(getattr(fastnn.layers, name)), name
+    with pytest.raises(AttributeError, match="no attribute 'Conv3D'"):
+        fastnn.layers.Conv3D  # noqa: B018
 
 
 def test_unknown_attribute_is_an_attribute_error():
