@@ -9,6 +9,7 @@ from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
+_FLOAT32 = np.dtype(np.float32)
 # Training steps with fewer (samples x parameters) than this run on one thread (measured on the mlp workload:
 # at batch 1 the parallel regions cost more than they save, at batch 32 they win). Giving only the first layer's
 # forward GEMV and fused update (784x256) to 2 threads loses too: with fixed column ownership each 1 KB weight row
@@ -104,6 +105,11 @@ class TrainingMixin:
 
     # ---- input checks ----------------------------------------------------------------------------------------
     def _prepare_x(self, x, name="x"):
+        # the usual batch (float32, C-contiguous, of the built shape) costs only these cheap checks; anything
+        # else takes the full ones below
+        if type(x) is np.ndarray and x.dtype is _FLOAT32 and self._arena is not None \
+                and x.shape[1:] == self._input_shape and len(x) and x.flags.c_contiguous and _validation.all_finite(x):
+            return x
         if not self._layers:
             raise ValueError("the model has no layers; add some before using it")
         x = _validation.as_float32_array(x, name)
