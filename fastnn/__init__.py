@@ -14,8 +14,8 @@ _apply_environment()
 
 # Loaded on first access (PEP 562), so that `import fastnn` costs only what building and training a model needs:
 # submodule name -> None, or a public name -> the submodule that defines it.
-_LAZY = {"callbacks": None, "datasets": None, "ops": None, "unsupervised": None, "visualize": None, "text": None,
-         "load_model": "files"}
+_LAZY = {"callbacks": None, "datasets": None, "files": None, "ops": None, "unsupervised": None, "visualize": None,
+         "text": None, "load_model": "files"}
 
 __all__ = ["__version__", "cpu_info", "set_num_threads", "get_num_threads", "set_seed", "Sequential", "History",
            "load_model", "callbacks", "layers", "losses", "metrics", "optimizers", "schedules", "initializers",

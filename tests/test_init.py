@@ -1,5 +1,6 @@
 """`import fastnn`: it loads only what building and training a model needs; the rest loads on first access."""
 import json
+import operator
 import os
 import subprocess
 import sys
@@ -57,11 +58,12 @@ def test_building_and_training_an_mlp_loads_none_of_them():
     assert sorted(loaded & set(LAZY) - FIRST_STEP) == []
 
 
-@pytest.mark.parametrize("name", ["callbacks", "datasets", "ops", "unsupervised", "visualize", "text"])
+@pytest.mark.parametrize("name", ["callbacks", "datasets", "files", "ops", "unsupervised", "visualize", "text",
+                                  "layers.recurrent", "layers.conv_transpose"])
 def test_lazy_submodules_load_on_first_access(name):
     loaded = fresh_modules(f"import fastnn; fastnn.{name}")
     assert f"fastnn.{name}" in loaded
-    assert getattr(fastnn, name) is sys.modules[f"fastnn.{name}"]
+    assert operator.attrgetter(name)(fastnn) is sys.modules[f"fastnn.{name}"]
 
 
 def test_lazy_names_resolve_like_eager_ones():

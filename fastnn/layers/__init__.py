@@ -20,6 +20,8 @@ __all__ = ["Input", "InputLayer", "Layer", "Dense", "Activation", "Flatten", "Re
 
 
 def __getattr__(name):
+    if name in _LAZY.values():  # a submodule, e.g. fastnn.layers.recurrent: the import binds it here
+        return importlib.import_module(f"{__name__}.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
