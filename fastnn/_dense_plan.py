@@ -206,12 +206,12 @@ def train_plan_for(model, cached):
     if not ENABLED or type(opt) is not optimizers.SGD or opt.clipnorm is not None \
             or opt.global_clipnorm is not None:
         return None
+    if cached is not None and cached.key[1] is loss and cached.key[2] == model._logits \
+            and _fused_step._same(cached.key[0], model):
+        return cached  # (the same loss object: the same kind) a change of layers drops the plan
     kind = _LOSS_KINDS.get(type(loss))
     if kind is None or (kind != _kernels.DENSE_MSE and not model._logits):
         return None
-    if cached is not None and _fused_step._same(cached.key[0], model) and cached.key[1] is loss \
-            and cached.key[2] == model._logits:
-        return cached  # a change of layers drops the plan (TrainingMixin._on_structure_change)
     layers = _dense_layers(model)
     if layers is None or not all(layer.trainable for layer in layers):
         return None

@@ -72,8 +72,7 @@ def _same(key, model):
     if opt is not model.optimizer or arena is not model._arena or velocity is not opt._state.get("velocity") \
             or flags[0] != (opt.momentum > 0.0):
         return False
-    layers = model._layers
-    return len(layers) + 1 == len(flags) and all(flags[i + 1] == layers[i].trainable for i in range(len(layers)))
+    return flags[1:] == [layer.trainable for layer in model._layers]
 
 
 def plan_for(model, cached):

@@ -197,3 +197,4 @@ cdef extern from "fnn.h" nogil:
                                             int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow,
                                             int64_t cout, const float *dz, const float *kernel, float *dx,
                                             int n_threads)
+    int fnn_all_finite_f32(int64_t n, const float *x)

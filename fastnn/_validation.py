@@ -3,12 +3,14 @@
 Everything behind the boundary (layers' kernels, fastnn._kernels) trusts what it is given, so every public
 function passes its arrays through here once. Messages say what was given and what was expected.
 """
-import math
 import numbers
 
 import numpy as np
 
+from . import _kernels
+
 _F32_MAX = float(np.finfo(np.float32).max)
+_INT64 = np.dtype(np.int64)
 _EXACT_INT_LIMIT = 2**24  # integers up to this magnitude are exact in float32
 
 
@@ -54,16 +56,15 @@ def as_float32_array(x, name, ndim=None, finite=True):
         if arr.ndim not in allowed:
             want = " or ".join(str(d) for d in allowed)
             raise ValueError(f"{name} must be {want}-dimensional, got {_describe(arr)}")
-    if finite and arr.size and not _all_finite(arr):
+    if finite and arr.size and not all_finite(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or Inf value(s); finite values expected")
     return arr
 
 
-def _all_finite(arr):
-    """Whether every value of a float32 array is finite. One dot product screens: a NaN or Inf makes x.x
-    non-finite; so can an overflow of finite values, which the exact check then clears."""
-    return math.isfinite(np.vdot(arr, arr)) or bool(np.isfinite(arr).all())
+def all_finite(arr):
+    """Whether every value of a C-contiguous float32 array is finite (one vectorised pass in C)."""
+    return _kernels.all_finite_f32(arr)
 
 
 def check_output(out, shape, name="out"):
@@ -93,6 +94,9 @@ def as_class_labels(y, n_samples, n_classes, name="y", positions=()):
     position: shape (n, *positions) (or with a trailing axis of 1), e.g. (batch, T) for per-timestep outputs
     (batch, T, classes). An out-of-range label is named with its sample (and position).
     """
+    if type(y) is np.ndarray and y.dtype is _INT64 and not positions and y.shape == (n_samples,) \
+            and y.flags.c_contiguous and _out_of_range(y, n_classes) is None:
+        return y  # the usual labels, as the checks below would return them
     arr = np.asarray(y)
     want = (n_samples,) + tuple(positions)
     if arr.ndim == len(want) + 1 and arr.shape[-1] == 1:

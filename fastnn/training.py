@@ -6,10 +6,10 @@ import numpy as np
 
 from . import _dense_plan, _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
 from ._callback_base import CallbackList
-from .layers import pooling as _pooling
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
+_FLOAT32 = np.dtype(np.float32)
 # Training steps with fewer (samples x parameters) than this run on one thread (measured on the mlp workload:
 # at batch 1 the parallel regions cost more than they save, at batch 32 they win). Giving only the first layer's
 # forward GEMV and fused update (784x256) to 2 threads loses too: with fixed column ownership each 1 KB weight row
@@ -105,6 +105,11 @@ class TrainingMixin:
 
     # ---- input checks ----------------------------------------------------------------------------------------
     def _prepare_x(self, x, name="x"):
+        # the usual batch (float32, C-contiguous, of the built shape) costs only these cheap checks; anything
+        # else takes the full ones below
+        if type(x) is np.ndarray and x.dtype is _FLOAT32 and self._arena is not None \
+                and x.shape[1:] == self._input_shape and len(x) and x.flags.c_contiguous and _validation.all_finite(x):
+            return x
         if not self._layers:
             raise ValueError("the model has no layers; add some before using it")
         x = _validation.as_float32_array(x, name)
@@ -148,7 +153,8 @@ class TrainingMixin:
         return x
 
     def _forward_steps(self, layers, training, keep):
-        steps = _pooling.forward_steps(layers, training, keep)
+        from .layers.pooling import forward_steps  # the step planners: imported when a plan is first made
+        steps = forward_steps(layers, training, keep)
         return steps if training or keep else _dense_plan.with_dense_tail(self, steps)
 
     def _layer_steps(self, key, build, *args):
@@ -179,7 +185,7 @@ class TrainingMixin:
         for m in metrics:
             m.update(out, t, self._logits, w)
         dy = grad
-        for step, need_dx in self._layer_steps("backward", _pooling.backward_steps):
+        for step, need_dx in self._layer_steps("backward", _backward_steps):
             dy = step(dy, need_dx)
         return loss
 
@@ -394,3 +400,8 @@ class TrainingMixin:
         from .fit_loop import fit_loop
         return fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                         shuffle, class_weight, sample_weight, initial_epoch)
+
+
+def _backward_steps(layers):
+    from .layers.pooling import backward_steps
+    return backward_steps(layers)

@@ -371,4 +371,7 @@ int fnn_conv2d_small_backward_input_f32(int64_t batch, int64_t h, int64_t w, int
                                         int64_t kw, int64_t pt, int64_t pl, int64_t oh, int64_t ow, int64_t cout,
                                         const float *dz, const float *kernel, float *dx, int n_threads);
 
+/* ---- finite.c: 1 when all n floats of x are finite (no NaN, no infinity), else 0; 1 for n <= 0. -------- */
+int fnn_all_finite_f32(int64_t n, const float *x);
+
 #endif

@@ -56,6 +56,23 @@ def test_bad_labels(model, labels, match):
         model.fit(X, labels, verbose=0)
 
 
+@pytest.mark.parametrize("x,labels,match", [
+    (X[:1], np.array([3]), r"class index 3 out of range"),
+    (X[:1], np.array([-1]), r"class index -1 out of range"),
+    (X[:1], np.array([0, 1]), "2 labels but x has 1"),
+    (np.array([[0, 0, 0, np.inf]], np.float32), Y[:1], "NaN or Inf"),
+    (np.zeros((1, 5), np.float32), Y[:1], r"per-sample shape \(5,\)"),
+])
+def test_bad_batch_of_one(model, x, labels, match):
+    """The cheap checks of the usual batch (float32 x of the built shape, int64 labels) let nothing through."""
+    model.train_on_batch(X[:1], Y[:1])  # a step first: the planned fast path is in place
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=match):
+        model.train_on_batch(x, labels)
+    for w, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+
+
 def test_accepted_input_forms(model):
     """Non-contiguous, read-only, float64 and integer inputs are accepted (copied or cast when lossless)."""
     wide = np.zeros((10, 8), np.float32)
