@@ -230,8 +230,6 @@ static int conv_run(const conv_geom *g, const float *x, const float *kernel, con
     }
     p.zeros = zeros;
     conv_winograd wp = {*g, x, u, bias, zeros, act, alpha, relu_y, row_sums, p.dk};
-    if (winograd)
-        fnn_conv_winograd_kernel_avx512(g->c, g->f, kernel, u);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         unsigned fpu = fnn_fpu_enter();
@@ -242,6 +240,15 @@ static int conv_run(const conv_geom *g, const float *x, const float *kernel, con
         /* Blocks of rows are independent and give the same bytes on any thread: taken as threads come free
          * (a thread the OS holds back costs its blocks, not half the layer). */
         float *gather_buf = buf + t * (per_thread + own_rows), *block_rows = gather_buf + per_thread;
+        if (winograd) { /* the transformed kernel, shared out: the blocks wait for all of it */
+            int team = 1;
+#ifdef _OPENMP
+            team = omp_get_num_threads();
+#endif
+            int64_t vectors = g->c * g->f / 16;
+            fnn_conv_winograd_kernel_avx512(g->c, g->f, kernel, u, vectors * t / team, vectors * (t + 1) / team);
+#pragma omp barrier
+        }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < n_blocks; i++) {
             int64_t r0 = i * block, r1 = conv_min64(rows, r0 + block);

@@ -111,8 +111,9 @@ typedef struct {
     fnn_gemm_direct dk;        /* the tile shape of the 16 products */
 } conv_winograd;
 
-/* u (16 x c x f) = G g G^T of every (c_in, c_out) slice of kernel (3 x 3 x c x f); f a multiple of 16. */
-void fnn_conv_winograd_kernel_avx512(int64_t c, int64_t f, const float *kernel, float *u);
+/* u (16 x c x f) = G g G^T of the (c_in, c_out) pairs [16 lo, 16 hi) of kernel (3 x 3 x c x f; f a multiple of
+ * 16, pairs in c_in-major order). */
+void fnn_conv_winograd_kernel_avx512(int64_t c, int64_t f, const float *kernel, float *u, int64_t lo, int64_t hi);
 /* Floats of work a thread needs. */
 int64_t fnn_conv_winograd_work(const conv_geom *g);
 /* Output rows [r0, r1) (even; r = n * oh + oy) into dst (row r at dst + (r - r0) * ow * f). */

@@ -25,11 +25,11 @@
 #define ADD _mm512_add_ps
 #define SUB _mm512_sub_ps
 
-void fnn_conv_winograd_kernel_avx512(int64_t c, int64_t f, const float *kernel, float *u)
+void fnn_conv_winograd_kernel_avx512(int64_t c, int64_t f, const float *kernel, float *u, int64_t lo, int64_t hi)
 {
     const __m512 half = _mm512_set1_ps(0.5f);
     int64_t slice = c * f;
-    for (int64_t off = 0; off < slice; off += 16) { /* (c_in, c_out) pairs, 16 at a time */
+    for (int64_t off = 16 * lo; off < 16 * hi; off += 16) { /* (c_in, c_out) pairs, 16 at a time */
         __m512 g[9], t[12];
         for (int q = 0; q < 9; q++)
             g[q] = _mm512_loadu_ps(kernel + q * slice + off);

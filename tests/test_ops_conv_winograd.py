@@ -3,6 +3,10 @@ pass, the input gradient (masked by a ReLU's output, with its channel sums) and 
 float64 NumPy convolution on hypothesis-drawn shapes that take it (3x3, undilated, even output grids, 16-multiple
 channels, both paddings, widths of one tile to several chunks), bitwise on 1 and 2 threads; shapes that do not
 take it run the direct chain, bit for bit."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -152,3 +156,19 @@ def test_cnn32_shapes_on_two_threads_and_a_model_trains_through_it():
     for _ in range(30):
         last = model.train_on_batch(xs, labels)
     assert last < 0.5 * first
+
+
+def test_fastnn_winograd_0_keeps_every_convolution_on_the_direct_sum():
+    """Read at import, in a fresh interpreter: a cnn32-shaped layer then gives im2col + GEMM's bits."""
+    code = ("import numpy as np, fastnn; from fastnn.layers import Conv2D; from fastnn import _kernels\n"
+            "l = Conv2D(32, 3, padding='same', activation='relu'); m = fastnn.Sequential("
+            "[fastnn.layers.Input((8, 8, 32)), l])\n"
+            "x = np.random.default_rng(0).standard_normal((2, 8, 8, 32)).astype(np.float32)\n"
+            "y = m.predict_on_batch(x).reshape(-1, 32); k = l.weights[0].reshape(-1, 32)\n"
+            "cols = np.empty((128, 288), np.float32); _kernels.im2col(x, cols, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8)\n"
+            "ref = np.empty((128, 32), np.float32); _kernels.gemm(cols, k, ref, bias=l.weights[1], act=1)\n"
+            "print(l._winograd, y.tobytes() == ref.tobytes())")
+    for flag, expected in (("0", "False True"), ("1", f"True {not AVX512}")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, FASTNN_WINOGRAD=flag)).stdout.split()
+        assert " ".join(out) == expected, (flag, out)

@@ -10,6 +10,8 @@ matrix is built. Among those, 3x3 undilated ones on even output grids with chann
 16 products per 2x2 block of outputs instead of 36, rounded differently from the direct sum (relative errors of
 about 1e-6), the same bits for any thread count.
 """
+import os
+
 import numpy as np
 
 from .. import _kernels, activations, initializers
@@ -28,6 +30,8 @@ _CHUNK_UNIT = 24
 # rows high) and per-tap steps lose to building the columns: measured on one thread, B64, layer forward+backward
 # 0.4-0.75x at 1-6 channels, 1.0x at 8, 1.1-1.3x at 12, 1.2-1.4x at 16.
 _IMPLICIT_MIN_CHANNELS = 12
+# FASTNN_WINOGRAD=0: every convolution on the direct sum (bit for bit im2col + GEMM), never Winograd
+_WINOGRAD = os.environ.get("FASTNN_WINOGRAD", "1").strip() != "0"
 
 
 def _pair(value, what, layer):
@@ -167,7 +171,7 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
         self._small = not self._direct and takes_small_path(self)
         # 3x3 undilated implicit convolutions ask for Winograd F(2x2, 3x3), forward and input gradient alike; C
         # takes it where the grid and channels fit (conv2d_winograd_applies), else runs the direct chain
-        self._winograd = self._implicit and (kh, kw) == (3, 3) and self.dilation_rate == (1, 1)
+        self._winograd = _WINOGRAD and self._implicit and (kh, kw) == (3, 3) and self.dilation_rate == (1, 1)
 
     def param_specs(self):
         (kh, kw), c_in = self.kernel_size, self.input_shape[2]
