@@ -177,6 +177,11 @@ cdef extern from "fnn.h" nogil:
                                               int64_t oh, int64_t ow, int64_t filters, const float *dz,
                                               const float *kernel, const float *relu_y, float *dx,
                                               float *dx_colsum, int winograd, int n_threads)
+    int fnn_conv2d_implicit_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                                         int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                         int64_t filters, const float *x, const float *dz, const float *kernel,
+                                         float *dkernel, int accumulate, const float *relu_y, float *dx,
+                                         float *dx_colsum, int winograd, int n_threads)
     int fnn_conv2d_winograd_applies(int64_t c, int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t oh,
                                     int64_t ow, int64_t filters)
     int fnn_conv2d_implicit_backward_kernel_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh,

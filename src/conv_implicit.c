@@ -296,42 +296,87 @@ int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t
     return conv_run(&g, x, kernel, bias, act, act_alpha, y, pooled, argmax, NULL, NULL, winograd, n_threads);
 }
 
-int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
-                                          int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
-                                          int64_t filters, const float *dz, const float *kernel,
-                                          const float *relu_y, float *dx, float *dx_colsum, int winograd,
-                                          int n_threads)
+/* flipped[kh-1-ky, kw-1-kx, co, ci] = kernel[ky, kx, ci, co], or NULL when out of memory. */
+static float *flipped_kernel(int64_t kh, int64_t kw, int64_t c, int64_t filters, const float *kernel)
 {
-    if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters))
-        return FNN_EBADARG;
-    if (batch == 0)
-        return FNN_OK;
-    if (!dz || !kernel || !dx)
-        return FNN_EBADARG;
-    /* flipped[kh-1-ky, kw-1-kx, co, ci] = kernel[ky, kx, ci, co] */
     float *flipped = malloc((size_t)(kh * kw * c * filters) * sizeof(float));
-    if (!flipped)
-        return FNN_ENOMEM;
-    for (int64_t t = 0; t < kh * kw; t++) {
+    for (int64_t t = 0; flipped && t < kh * kw; t++) {
         const float *src = kernel + t * c * filters;
         float *dst = flipped + (kh * kw - 1 - t) * c * filters;
         for (int64_t ci = 0; ci < c; ci++)
             for (int64_t co = 0; co < filters; co++)
                 dst[co * c + ci] = src[ci * filters + co];
     }
-    conv_geom g = {batch, oh, ow, filters, kh, kw, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, h, w, c};
-    /* each image row's sums: its tiles' in a fixed order (interior, then edge columns), whatever the blocks */
-    double *row_sums = dx_colsum ? calloc((size_t)(batch * h * c), sizeof(double)) : NULL;
-    int status = dx_colsum && !row_sums
-                     ? FNN_ENOMEM
-                     : conv_run(&g, dz, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx, NULL, NULL, relu_y, row_sums,
-                                winograd, n_threads);
-    for (int64_t ch = 0; status == FNN_OK && dx_colsum && ch < c; ch++) {
+    return flipped;
+}
+
+/* The input gradient of images [n0, n1) (the correlation of dz with the flipped kernel), each image row's
+ * sums (its tiles' in a fixed order: interior, then edge columns, whatever the blocks) into row_sums. */
+static int data_rows(const conv_geom *fwd, int64_t n0, int64_t n1, const float *dz, const float *flipped,
+                     const float *relu_y, float *dx, double *row_sums, int winograd, int n_threads)
+{
+    const conv_geom *f = fwd;
+    conv_geom g = {n1 - n0, f->oh, f->ow, f->f, f->kh, f->kw, (f->kh - 1) * f->dh - f->pt,
+                   (f->kw - 1) * f->dw - f->pl, f->dh, f->dw, f->h, f->w, f->c};
+    int64_t in = f->h * f->w * f->c;
+    return conv_run(&g, dz + n0 * f->oh * f->ow * f->f, flipped, NULL, FNN_ACT_LINEAR, 0.0f, dx + n0 * in, NULL,
+                    NULL, relu_y ? relu_y + n0 * in : NULL, row_sums ? row_sums + n0 * f->h * f->c : NULL,
+                    winograd, n_threads);
+}
+
+/* dx_colsum[ch] = the row sums in row order. */
+static void colsum_from_rows(int64_t rows, int64_t c, const double *row_sums, float *dx_colsum)
+{
+    for (int64_t ch = 0; ch < c; ch++) {
         double total = 0.0;
-        for (int64_t r = 0; r < batch * h; r++)
+        for (int64_t r = 0; r < rows; r++)
             total += row_sums[r * c + ch];
         dx_colsum[ch] = (float)total;
     }
+}
+
+int fnn_conv2d_implicit_backward_data_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                                          int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                          int64_t filters, const float *dz, const float *kernel,
+                                          const float *relu_y, float *dx, float *dx_colsum, int winograd,
+                                          int n_threads)
+{
+    return fnn_conv2d_implicit_backward_f32(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters, NULL, dz,
+                                            kernel, NULL, 0, relu_y, dx, dx_colsum, winograd, n_threads);
+}
+
+int fnn_conv2d_implicit_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                                     int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                                     int64_t filters, const float *x, const float *dz, const float *kernel,
+                                     float *dkernel, int accumulate, const float *relu_y, float *dx,
+                                     float *dx_colsum, int winograd, int n_threads)
+{
+    if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || !dx)
+        return FNN_EBADARG;
+    if (batch == 0 && !dkernel)
+        return FNN_OK;
+    if (batch > 0 && (!dz || !kernel || (dkernel && !x)))
+        return FNN_EBADARG;
+    conv_geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
+    float *flipped = batch > 0 ? flipped_kernel(kh, kw, c, filters, kernel) : NULL;
+    double *row_sums = dx_colsum ? calloc((size_t)(batch * h * c + 1), sizeof(double)) : NULL;
+    int status = (batch > 0 && !flipped) || (dx_colsum && !row_sums) ? FNN_ENOMEM : FNN_OK;
+    /* Images a chunk: with both gradients, their x, dz and dx stay in L3 from one pass to the other (cnn32's
+     * second convolution at B256 has 33 MB maps). A kernel-gradient chunk continues its tiles' chains, so the
+     * bits are those of one pass. */
+    int64_t per_image = (h * w * c * 2 + oh * ow * filters) * (int64_t)sizeof(float);
+    int64_t chunk = dkernel ? conv_max64(1, CONV_BACKWARD_CHUNK_BYTES / per_image) : conv_max64(batch, 1);
+    for (int64_t n0 = 0; status == FNN_OK && n0 < conv_max64(batch, 1); n0 += chunk) {
+        int64_t n1 = conv_min64(batch, n0 + chunk);
+        if (dkernel)
+            status = fnn_conv2d_implicit_backward_kernel_f32(
+                n1 - n0, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters, x ? x + n0 * h * w * c : NULL,
+                dz ? dz + n0 * oh * ow * filters : NULL, dkernel, accumulate || n0 > 0, n_threads);
+        if (status == FNN_OK && n1 > n0)
+            status = data_rows(&g, n0, n1, dz, flipped, relu_y, dx, row_sums, winograd, n_threads);
+    }
+    if (status == FNN_OK && dx_colsum)
+        colsum_from_rows(batch * h, c, row_sums, dx_colsum);
     free(row_sums);
     free(flipped);
     return status;

@@ -30,6 +30,7 @@ void fnn_conv_seg_tile_avx512(int64_t n_seg, const fnn_conv_seg *seg, int64_t cs
                               const float *relu_y, double *sums, int64_t sums_ld);
 
 #define CONV_MAX_SEGS 64          /* segments handed to a tile call at a time */
+#define CONV_BACKWARD_CHUNK_BYTES (12 << 20) /* x, dz and dx of the images a backward chunk takes */
 #define CONV_PARALLEL_MIN_FLOPS 2e6 /* below this, one thread */
 
 /* The geometry of a stride-1 convolution (conv_implicit.c's comment): x batch x h x w x c, output grid

@@ -193,3 +193,23 @@ def test_bad_arguments_are_rejected():
         _kernels.conv2d_implicit_backward_data(y, kernel, x, *geom, dx_colsum=np.zeros(8, np.float32))
     with pytest.raises(ValueError, match="invalid argument"):
         _kernels.conv2d_implicit_forward(x, kernel, y, 3, 3, 1, 1, -1, 1, 1, 1, 5, 5)
+
+
+@pytest.mark.parametrize("winograd", [False, True])
+def test_both_gradients_in_one_chunked_call_are_the_bits_of_the_two_calls(winograd):
+    """40 images of 32 x 32 x 32: more than one chunk of images (CONV_BACKWARD_CHUNK_BYTES), so the kernel
+    gradient's chains continue across chunks; accumulating, and with a ReLU mask and its sums."""
+    x = np.maximum(random((40, 32, 32, 32), 1), 0)
+    geom = (3, 3, 1, 1, 1, 1, 1, 1, 32, 32)
+    kernel, dz = random((288, 32), 2), random((40 * 32 * 32, 32), 3)
+    start = random((288, 32), 4)
+    for accumulate in (False, True):
+        dk1, dk2 = start.copy(), start.copy()
+        dx1, dx2 = np.full(x.shape, np.nan, np.float32), np.full(x.shape, np.nan, np.float32)
+        s1, s2 = np.full(32, np.nan, np.float32), np.full(32, np.nan, np.float32)
+        _kernels.conv2d_implicit_backward_kernel(x, dz, dk1, *geom, accumulate, 2)
+        _kernels.conv2d_implicit_backward_data(dz, kernel, dx1, *geom, x, s1, 2, winograd)
+        _kernels.conv2d_implicit_backward(x, dz, kernel, dk2, dx2, *geom, x, s2, accumulate, 2, winograd)
+        assert dk1.tobytes() == dk2.tobytes() and dx1.tobytes() == dx2.tobytes() and s1.tobytes() == s2.tobytes()
+    with pytest.raises(ValueError, match="dx must have x's shape"):
+        _kernels.conv2d_implicit_backward(x, dz, kernel, dk2, dx2[:2], *geom)

@@ -289,13 +289,17 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
             return None
         if self._implicit:
             dz = np.ascontiguousarray(dz)
+            # below's dz and bias gradient (the column sums of its dz, this dx) in the same pass
+            relu_y, dbias = (None, None) if relu_below is None else (relu_below._y.reshape(x.shape),
+                                                                     relu_below.grads[1])
+            if train and need_dx:  # both in one call, chunks of images staying in cache for both
+                _kernels.conv2d_implicit_backward(x, dz, kernel, self.grads[0].reshape(self._k, self.filters), dx,
+                                                  *self._geom, relu_y, dbias, accumulate, nt, self._winograd)
+                return dx
             if train:
                 _kernels.conv2d_implicit_backward_kernel(x, dz, self.grads[0].reshape(self._k, self.filters),
                                                          *self._geom, accumulate=accumulate, n_threads=nt)
             if need_dx:
-                # below's dz and bias gradient (the column sums of its dz, this dx) in the same pass
-                relu_y, dbias = (None, None) if relu_below is None else (relu_below._y.reshape(x.shape),
-                                                                         relu_below.grads[1])
                 _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, dbias, nt,
                                                        self._winograd)
             return dx
