@@ -5,11 +5,11 @@ import math
 import numpy as np
 
 from . import _dense_plan, _fused_step, _kernels, _threads, _validation, losses, metrics as metrics_mod, optimizers
+from ._batch_inputs import BatchInputsMixin
 from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
-_FLOAT32 = np.dtype(np.float32)
 # Training steps with fewer (samples x parameters) than this run on one thread (measured on the mlp workload:
 # at batch 1 the parallel regions cost more than they save, at batch 32 they win). Giving only the first layer's
 # forward GEMV and fused update (784x256) to 2 threads loses too: with fixed column ownership each 1 KB weight row
@@ -28,7 +28,7 @@ class NonFiniteLossError(FloatingPointError):
         self.loss = loss
 
 
-class TrainingMixin:
+class TrainingMixin(BatchInputsMixin):
     """compile / fit / evaluate / predict for `Sequential` (which provides the layers and the arena)."""
 
     def __init__(self):
@@ -102,43 +102,6 @@ class TrainingMixin:
             out_shape = self._layers[-1].output_shape
             self._metrics = [metrics_mod.get(m, self.loss, out_shape) for m in self._metric_ids]
         return self._metrics
-
-    # ---- input checks ----------------------------------------------------------------------------------------
-    def _prepare_x(self, x, name="x"):
-        # the usual batch (float32, C-contiguous, of the built shape) costs only these cheap checks; anything
-        # else takes the full ones below
-        if type(x) is np.ndarray and x.dtype is _FLOAT32 and self._arena is not None \
-                and x.shape[1:] == self._input_shape and len(x) and x.flags.c_contiguous and _validation.all_finite(x):
-            return x
-        if not self._layers:
-            raise ValueError("the model has no layers; add some before using it")
-        x = _validation.as_float32_array(x, name)
-        if x.ndim < 2:
-            raise ValueError(f"{name} must have a batch axis first: got shape {x.shape}; "
-                             f"for one sample use x[None] (shape (1, ...))")
-        _validation.check_nonempty(x, name)
-        if self._arena is None:
-            self._ensure_built(x.shape[1:])
-        elif x.shape[1:] != self._input_shape:
-            raise ValueError(f"{name} has per-sample shape {x.shape[1:]} (array shape {x.shape}), but the model "
-                             f"expects {self._input_shape} (array shape {(None,) + self._input_shape})")
-        return x
-
-    def _prepare_targets(self, y, n):
-        if y is None:
-            raise ValueError("targets y are required")
-        return self.loss.targets(y, n, self._layers[-1].output_shape)
-
-    @staticmethod
-    def _prepare_weights(sample_weight, n):
-        if sample_weight is None:
-            return None
-        w = _validation.as_float32_array(sample_weight, "sample_weight", ndim=1)
-        if w.shape[0] != n:
-            raise ValueError(f"sample_weight has {w.shape[0]} entries but x has {n} samples")
-        if (w < 0).any():
-            raise ValueError("sample_weight must be non-negative")
-        return w
 
     # ---- one batch ---------------------------------------------------------------------------------------------
     def _forward(self, x, training, for_loss):
