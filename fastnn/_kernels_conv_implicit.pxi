@@ -92,35 +92,39 @@ def conv2d_implicit_backward(const float[:, :, :, ::1] x, const float[:, ::1] dz
                              int pl, int dh, int dw, int oh, int ow, const float[:, :, :, ::1] relu_y=None,
                              float[::1] dx_colsum=None, bint accumulate=False, int n_threads=1,
                              bint winograd=False):
-    """conv2d_implicit_backward_kernel into dkernel and conv2d_implicit_backward_data into dx (with relu_y and
-    dx_colsum as there) in one call, in chunks of images whose maps stay in cache from one pass to the other:
-    the same bits as the two calls."""
-    check_implicit(x.shape, dkernel.shape[0], dkernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
+    """conv2d_implicit_backward_kernel into dkernel (or None) and conv2d_implicit_backward_data into dx (or None;
+    relu_y and dx_colsum as there) in one call; with both, in chunks of images whose maps stay in cache from one
+    pass to the other: the same bits as the two calls."""
+    check_implicit(x.shape, kernel.shape[0], kernel.shape[1], dz.shape[0], dz.shape[1], kh, kw, sh, sw, oh, ow,
                    "conv2d_implicit_backward")
-    if not is_shape(dx.shape, x.shape[0], x.shape[1], x.shape[2], x.shape[3]) \
-            or kernel.shape[0] != dkernel.shape[0] or kernel.shape[1] != dkernel.shape[1]:
-        raise ValueError(f"conv2d_implicit_backward: dx must have x's shape {shape4(x.shape)} and kernel "
-                         f"dkernel's {(dkernel.shape[0], dkernel.shape[1])}; got dx {shape4(dx.shape)}, kernel "
-                         f"{(kernel.shape[0], kernel.shape[1])}")
+    if (dx is not None and not is_shape(dx.shape, x.shape[0], x.shape[1], x.shape[2], x.shape[3])) \
+            or (dkernel is not None and (dkernel.shape[0] != kernel.shape[0] or dkernel.shape[1] != kernel.shape[1])):
+        raise ValueError(f"conv2d_implicit_backward: dx must have x's shape {shape4(x.shape)} and dkernel the "
+                         f"kernel's {(kernel.shape[0], kernel.shape[1])}; got dx "
+                         f"{None if dx is None else shape4(dx.shape)}, dkernel "
+                         f"{None if dkernel is None else (dkernel.shape[0], dkernel.shape[1])}")
     if relu_y is not None and not is_shape(relu_y.shape, x.shape[0], x.shape[1], x.shape[2], x.shape[3]):
-        raise ValueError(f"conv2d_implicit_backward: relu_y must have dx's shape {shape4(dx.shape)}, got "
+        raise ValueError(f"conv2d_implicit_backward: relu_y must have dx's shape {shape4(x.shape)}, got "
                          f"{shape4(relu_y.shape)}")
-    if dx_colsum is not None and dx_colsum.shape[0] != x.shape[3]:
-        raise ValueError(f"conv2d_implicit_backward: dx_colsum must have {x.shape[3]} elements (dx's channels), "
-                         f"got {dx_colsum.shape[0]}")
+    if dx_colsum is not None and (dx is None or dx_colsum.shape[0] != x.shape[3]):
+        raise ValueError(f"conv2d_implicit_backward: dx_colsum needs dx and {x.shape[3]} elements (dx's "
+                         f"channels), got {dx_colsum.shape[0]}")
     if x.shape[0] == 0:
-        conv2d_implicit_backward_kernel(x, dz, dkernel, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, accumulate)
+        if dkernel is not None:
+            conv2d_implicit_backward_kernel(x, dz, dkernel, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, accumulate)
         if dx_colsum is not None:
             dx_colsum[:] = 0
         return
     cdef const float *relu_ptr = &relu_y[0, 0, 0, 0] if relu_y is not None else NULL
     cdef float *colsum_ptr = &dx_colsum[0] if dx_colsum is not None else NULL
+    cdef float *dkernel_ptr = &dkernel[0, 0] if dkernel is not None else NULL
+    cdef float *dx_ptr = &dx[0, 0, 0, 0] if dx is not None else NULL
     cdef int status
     with nogil:
         status = fnn_conv2d_implicit_backward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw, pt, pl,
-                                                  dh, dw, oh, ow, dkernel.shape[1], &x[0, 0, 0, 0], &dz[0, 0],
-                                                  &kernel[0, 0], &dkernel[0, 0], accumulate, relu_ptr,
-                                                  &dx[0, 0, 0, 0], colsum_ptr, winograd, n_threads)
+                                                  dh, dw, oh, ow, kernel.shape[1], &x[0, 0, 0, 0], &dz[0, 0],
+                                                  &kernel[0, 0], dkernel_ptr, accumulate, relu_ptr, dx_ptr,
+                                                  colsum_ptr, winograd, n_threads)
     check(status, f"conv2d_implicit_backward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
                   f"dilation {(dh, dw)}, output {(oh, ow)}")
 

@@ -204,7 +204,7 @@ static int conv_run(const conv_geom *g, const float *x, const float *kernel, con
                      pooled, argmax, relu_y, row_sums, fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), g->f),
                      0,      NULL};
     p.segmented = conv_segmented_for(isa, &p.dk);
-    winograd = winograd && p.segmented && conv_winograd_fits(isa, g);
+    winograd = winograd && conv_winograd_fits(isa, &p.dk, g);
     int64_t k = g->kh * g->kw * g->c, rows = g->batch * g->oh, per_thread = round_up(p.dk.mr * k, 16);
     int nt = conv_threads_for(2.0 * rows * g->ow * k * g->f, n_threads, rows);
     /* Rows per block: an edge tile's height (mr), fewer when that would leave a thread idle; Winograd blocks
@@ -275,7 +275,7 @@ int fnn_conv2d_winograd_applies(int64_t c, int64_t kh, int64_t kw, int64_t dh, i
     conv_geom g = {1, oh, ow, c, kh, kw, 0, 0, dh, dw, oh, ow, filters};
     int isa = fnn_isa_current();
     fnn_gemm_direct dk = fnn_gemm_fit_width(fnn_gemm_kernels_for(isa), filters);
-    return conv_segmented_for(isa, &dk) && conv_winograd_fits(isa, &g);
+    return conv_winograd_fits(isa, &dk, &g);
 }
 
 int fnn_conv2d_implicit_forward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
@@ -312,10 +312,9 @@ static float *flipped_kernel(int64_t kh, int64_t kw, int64_t c, int64_t filters,
 
 /* The input gradient of images [n0, n1) (the correlation of dz with the flipped kernel), each image row's
  * sums (its tiles' in a fixed order: interior, then edge columns, whatever the blocks) into row_sums. */
-static int data_rows(const conv_geom *fwd, int64_t n0, int64_t n1, const float *dz, const float *flipped,
+static int data_rows(const conv_geom *f, int64_t n0, int64_t n1, const float *dz, const float *flipped,
                      const float *relu_y, float *dx, double *row_sums, int winograd, int n_threads)
 {
-    const conv_geom *f = fwd;
     conv_geom g = {n1 - n0, f->oh, f->ow, f->f, f->kh, f->kw, (f->kh - 1) * f->dh - f->pt,
                    (f->kw - 1) * f->dw - f->pl, f->dh, f->dw, f->h, f->w, f->c};
     int64_t in = f->h * f->w * f->c;
@@ -351,28 +350,28 @@ int fnn_conv2d_implicit_backward_f32(int64_t batch, int64_t h, int64_t w, int64_
                                      float *dkernel, int accumulate, const float *relu_y, float *dx,
                                      float *dx_colsum, int winograd, int n_threads)
 {
-    if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || !dx)
+    if (conv_geom_bad(batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters) || (dx_colsum && !dx))
         return FNN_EBADARG;
     if (batch == 0 && !dkernel)
         return FNN_OK;
-    if (batch > 0 && (!dz || !kernel || (dkernel && !x)))
+    if (batch > 0 && (!dz || (dx && !kernel) || (dkernel && !x)))
         return FNN_EBADARG;
     conv_geom g = {batch, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters};
-    float *flipped = batch > 0 ? flipped_kernel(kh, kw, c, filters, kernel) : NULL;
+    float *flipped = batch > 0 && dx ? flipped_kernel(kh, kw, c, filters, kernel) : NULL;
     double *row_sums = dx_colsum ? calloc((size_t)(batch * h * c + 1), sizeof(double)) : NULL;
-    int status = (batch > 0 && !flipped) || (dx_colsum && !row_sums) ? FNN_ENOMEM : FNN_OK;
+    int status = (batch > 0 && dx && !flipped) || (dx_colsum && !row_sums) ? FNN_ENOMEM : FNN_OK;
     /* Images a chunk: with both gradients, their x, dz and dx stay in L3 from one pass to the other (cnn32's
      * second convolution at B256 has 33 MB maps). A kernel-gradient chunk continues its tiles' chains, so the
      * bits are those of one pass. */
     int64_t per_image = (h * w * c * 2 + oh * ow * filters) * (int64_t)sizeof(float);
-    int64_t chunk = dkernel ? conv_max64(1, CONV_BACKWARD_CHUNK_BYTES / per_image) : conv_max64(batch, 1);
+    int64_t chunk = dkernel && dx ? conv_max64(1, CONV_BACKWARD_CHUNK_BYTES / per_image) : conv_max64(batch, 1);
     for (int64_t n0 = 0; status == FNN_OK && n0 < conv_max64(batch, 1); n0 += chunk) {
         int64_t n1 = conv_min64(batch, n0 + chunk);
         if (dkernel)
             status = fnn_conv2d_implicit_backward_kernel_f32(
                 n1 - n0, h, w, c, kh, kw, pt, pl, dh, dw, oh, ow, filters, x ? x + n0 * h * w * c : NULL,
                 dz ? dz + n0 * oh * ow * filters : NULL, dkernel, accumulate || n0 > 0, n_threads);
-        if (status == FNN_OK && n1 > n0)
+        if (status == FNN_OK && dx && n1 > n0)
             status = data_rows(&g, n0, n1, dz, flipped, relu_y, dx, row_sums, winograd, n_threads);
     }
     if (status == FNN_OK && dx_colsum)

@@ -91,10 +91,11 @@ static inline void conv_tile_chain(int segmented, const fnn_gemm_direct *dk, int
 /* Winograd F(2x2, 3x3) (conv_winograd_avx512.c): a 3x3 stride-1 undilated convolution on an even output grid,
  * c and f multiples of 16, on AVX-512, may make each 2x2 block of outputs from its 4x4 input patch with 16
  * products per channel pair instead of 36. Not the direct chain's bits: the rounding differs (relative errors
- * of about 1e-6), the same bits for any n_threads. */
-static inline int conv_winograd_fits(int isa, const conv_geom *g)
+ * of about 1e-6), the same bits for any n_threads. dk: the direct kernel of g's width (its products run on the
+ * segmented kernel). */
+static inline int conv_winograd_fits(int isa, const fnn_gemm_direct *dk, const conv_geom *g)
 {
-    return isa == FNN_ISA_AVX512 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->oh % 2 == 0
+    return conv_segmented_for(isa, dk) && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->oh % 2 == 0
            && g->ow % 2 == 0 && g->c % 16 == 0 && g->f % 16 == 0;
 }
 

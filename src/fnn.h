@@ -327,8 +327,8 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
  *   backward_data, to the correlation it runs: c and filters, h and w swapped with filters, oh and ow), else
  *   as said: rounding differs from the direct chain's (relative errors of about 1e-6); bits the same for any
  *   n_threads. */
-/* backward: dkernel (or NULL) as backward_kernel and dx as backward_data, in chunks of images whose maps stay
- * in cache from one to the other; the same bits as the two calls. */
+/* backward: dkernel (or NULL) as backward_kernel and dx (or NULL) as backward_data, in chunks of images whose
+ * maps stay in cache from one to the other when both are given; the same bits as the two calls. */
 int fnn_conv2d_implicit_backward_f32(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                                      int64_t pt, int64_t pl, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
                                      int64_t filters, const float *x, const float *dz, const float *kernel,

@@ -292,16 +292,10 @@ class Conv2D(Layer, _Activated, SmallChannelConv, PooledConv):
             # below's dz and bias gradient (the column sums of its dz, this dx) in the same pass
             relu_y, dbias = (None, None) if relu_below is None else (relu_below._y.reshape(x.shape),
                                                                      relu_below.grads[1])
-            if train and need_dx:  # both in one call, chunks of images staying in cache for both
-                _kernels.conv2d_implicit_backward(x, dz, kernel, self.grads[0].reshape(self._k, self.filters), dx,
-                                                  *self._geom, relu_y, dbias, accumulate, nt, self._winograd)
-                return dx
-            if train:
-                _kernels.conv2d_implicit_backward_kernel(x, dz, self.grads[0].reshape(self._k, self.filters),
-                                                         *self._geom, accumulate=accumulate, n_threads=nt)
-            if need_dx:
-                _kernels.conv2d_implicit_backward_data(dz, kernel, dx, *self._geom, relu_y, dbias, nt,
-                                                       self._winograd)
+            # both gradients in one call, chunks of images staying in cache for both
+            dkernel = self.grads[0].reshape(self._k, self.filters) if train else None
+            _kernels.conv2d_implicit_backward(x, dz, kernel, dkernel, dx, *self._geom, relu_y, dbias, accumulate, nt,
+                                              self._winograd)
             return dx
         step, chunks = self._chunks(dz.shape[0])
         if need_dx:
