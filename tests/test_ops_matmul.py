@@ -265,9 +265,28 @@ def test_gemm_binding_rejects_what_would_be_out_of_bounds():
         _kernels.gemm(f, f, c, trans_b=True, bias=np.ones(4, np.float32))
     with pytest.raises(ValueError, match="invalid argument"):
         _kernels.gemm(f, f, c, trans_b=True, act=17)
+    with pytest.raises(ValueError, match="a must be a 2-D float32 array, got 2 dimensions of format d"):
+        _kernels.gemm(f.astype(np.float64), f, c, trans_b=True)
+    with pytest.raises(ValueError, match="b must be a 2-D float32 array, got 1 dimensions"):
+        _kernels.gemm(f, np.ones(4, np.float32), c, trans_b=True)
+    with pytest.raises(ValueError, match="bias must be a 1-D float32 array"):
+        _kernels.gemm(f, f, c, trans_b=True, bias=np.ones((1, 3), np.float32))
+    with pytest.raises(ValueError, match="bias must be contiguous"):
+        _kernels.gemm(f, f, c, trans_b=True, bias=np.ones(6, np.float32)[::2])
+    with pytest.raises(TypeError):
+        _kernels.gemm([[1.0]], f, c)
     with pytest.raises(ValueError, match="read-only"):
         c.flags.writeable = False
         _kernels.gemm(f, f, c, trans_b=True)
+
+
+def test_gemm_binding_takes_any_float32_buffer():
+    """Buffers other than NumPy arrays (a memoryview of one, explicit little-endian format) work like arrays."""
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((5, 7)).astype(np.float32), rng.standard_normal((7, 3)).astype(np.float32)
+    c = np.zeros((5, 3), np.float32)
+    _kernels.gemm(memoryview(a), b.astype("<f4"), memoryview(c), bias=memoryview(np.ones(3, np.float32)))
+    np.testing.assert_allclose(c, a @ b + 1, rtol=1e-5, atol=1e-5)
 
 
 def test_fma_peak_probe():
