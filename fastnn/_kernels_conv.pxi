@@ -48,8 +48,9 @@ def im2col(const float[:, :, :, ::1] x, float[:, :] cols, int kh, int kw, int sh
         status = fnn_im2col_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw, sh, sw, pt, pl, dh, dw,
                                 oh, ow, row0, cols.shape[0], &x[0, 0, 0, 0], &cols[0, 0],
                                 ldcols, n_threads)
-    check(status, f"im2col of x {shape4(x.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
-                  f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"im2col of x {shape4(x.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
+                      f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
 
 
 def col2im(const float[:, :] cols, float[:, :, :, ::1] dx, int kh, int kw, int sh, int sw, int pt, int pl,
@@ -64,8 +65,9 @@ def col2im(const float[:, :] cols, float[:, :, :, ::1] dx, int kh, int kw, int s
         status = fnn_col2im_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], kh, kw, sh, sw, pt, pl, dh,
                                 dw, oh, ow, row0, cols.shape[0], &cols[0, 0], ldcols, &dx[0, 0, 0, 0],
                                 n_threads)
-    check(status, f"col2im into dx {shape4(dx.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
-                  f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"col2im into dx {shape4(dx.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
+                      f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
 
 
 cdef inline int check_pool(Py_ssize_t *xs, Py_ssize_t *ys, str what) except -1:
@@ -194,5 +196,6 @@ def conv2d_forward(const float[:, :, :, ::1] x, const float[:, ::1] kernel, floa
                                         dw, oh, ow, filters, &x[0, 0, 0, 0], &kernel[0, 0], bias_ptr, act,
                                         act_alpha, &y[0, 0], &cols[0, 0, 0], cols.shape[1], cols.shape[0],
                                         n_threads)
-    check(status, f"conv2d_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
-                  f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"conv2d_forward of x {shape4(x.shape)} with kernel {(kh, kw)}, strides {(sh, sw)}, "
+                      f"padding {(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")

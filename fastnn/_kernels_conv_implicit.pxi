@@ -125,8 +125,9 @@ def conv2d_implicit_backward(const float[:, :, :, ::1] x, const float[:, ::1] dz
                                                   dh, dw, oh, ow, kernel.shape[1], &x[0, 0, 0, 0], &dz[0, 0],
                                                   &kernel[0, 0], dkernel_ptr, accumulate, relu_ptr, dx_ptr,
                                                   colsum_ptr, winograd, n_threads)
-    check(status, f"conv2d_implicit_backward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
-                  f"dilation {(dh, dw)}, output {(oh, ow)}")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"conv2d_implicit_backward of x {shape4(x.shape)} with kernel {(kh, kw)}, padding {(pt, pl)}, "
+                      f"dilation {(dh, dw)}, output {(oh, ow)}")
 
 
 def conv2d_winograd_applies(Py_ssize_t c, int kh, int kw, int dh, int dw, Py_ssize_t oh, Py_ssize_t ow,
@@ -150,8 +151,9 @@ def conv2d_implicit_backward_kernel(const float[:, :, :, ::1] x, const float[:, 
         status = fnn_conv2d_implicit_backward_kernel_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw,
                                                          pt, pl, dh, dw, oh, ow, dkernel.shape[1], x_ptr, dz_ptr,
                                                          &dkernel[0, 0], accumulate, n_threads)
-    check(status, f"conv2d_implicit_backward_kernel of x {shape4(x.shape)} with kernel {(kh, kw)}, padding "
-                  f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"conv2d_implicit_backward_kernel of x {shape4(x.shape)} with kernel {(kh, kw)}, padding "
+                      f"{(pt, pl)}, dilation {(dh, dw)}, output {(oh, ow)}")
 
 
 cdef inline int check_same_shape(Py_ssize_t *shape, Py_ssize_t rows, Py_ssize_t cols, str name) except -1:
@@ -182,4 +184,5 @@ def act_backward_colsum(const float[:, ::1] x, const float[:, ::1] y, const floa
     with nogil:
         status = fnn_act_backward_colsum_f32(rows, cols, x_ptr, y_ptr, dy_ptr, dz_ptr, act, act_alpha, &dbias[0],
                                              accumulate, n_threads)
-    check(status, f"act_backward_colsum of dy {(rows, cols)} with activation {act}")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"act_backward_colsum of dy {(rows, cols)} with activation {act}")

@@ -21,7 +21,8 @@ def resize2d_forward(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, int mod
     with nogil:
         status = fnn_resize2d_forward_f32(x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2],
                                           mode, &x[0, 0, 0, 0], &y[0, 0, 0, 0], n_threads)
-    check(status, f"resize2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} (mode {mode})")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"resize2d_forward of x {shape4(x.shape)} into y {shape4(y.shape)} (mode {mode})")
 
 
 def resize2d_backward(const float[:, :, :, ::1] dy, float[:, :, :, ::1] dx, int mode, int n_threads=1):
@@ -33,4 +34,5 @@ def resize2d_backward(const float[:, :, :, ::1] dy, float[:, :, :, ::1] dx, int 
     with nogil:
         status = fnn_resize2d_backward_f32(dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], dy.shape[1],
                                            dy.shape[2], mode, &dy[0, 0, 0, 0], &dx[0, 0, 0, 0], n_threads)
-    check(status, f"resize2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} (mode {mode})")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"resize2d_backward of dy {shape4(dy.shape)} into dx {shape4(dx.shape)} (mode {mode})")

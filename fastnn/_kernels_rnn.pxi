@@ -230,7 +230,8 @@ def embedding_forward(const int64_t[::1] ids, const float[:, ::1] table, float[:
     cdef int status
     with nogil:
         status = fnn_embedding_forward_f32(n, vocab, dim, &ids[0], &table[0, 0], &y[0, 0], n_threads)
-    check(status, f"embedding_forward (ids must lie in [0, {vocab}))")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"embedding_forward (ids must lie in [0, {vocab}))")
 
 
 def embedding_backward(const int64_t[::1] ids, const float[:, ::1] dy, float[:, ::1] dtable, bint accumulate=False,
@@ -244,4 +245,5 @@ def embedding_backward(const int64_t[::1] ids, const float[:, ::1] dy, float[:, 
     cdef int status
     with nogil:
         status = fnn_embedding_backward_f32(n, vocab, dim, ip, dp, &dtable[0, 0], accumulate, n_threads)
-    check(status, f"embedding_backward (ids must lie in [0, {vocab}))")
+    if status != FNN_OK:  # the message is built only on failure
+        check(status, f"embedding_backward (ids must lie in [0, {vocab}))")
