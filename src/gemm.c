@@ -6,6 +6,8 @@
  *  - direct: problems with m or n below ~640 read A and B where they are (only B^T is packed), skipping
  *    copies that would cost more than they save; the tile width is fitted to n.
  *  - dot: A @ B^T with very few rows (batch-1 backward) as dot products along contiguous rows.
+ * A single row against a tall B (m = 1, k >= FNN_GEMV_HALVES_MIN_K) sums k in two fixed halves instead of one
+ * chain (src/gemm_gemv_halves.c says why).
  * Narrow C with transposed A (weight gradients into a few units) runs the direct path on C^T, into a buffer.
  * The packed and direct kernels compute every element as one sequential FMA chain over k, starting from C
  * when accumulating, whatever tile it falls in, so neither k blocking nor where a thread's share starts
@@ -368,6 +370,8 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, i
     if (serial_cycles(&g) < PARALLEL_MIN_CYCLES)
         nt = 1;
     g.dk = fit_direct(g.kr, m, n);
+    if (m == 1 && !g.trans_a && !g.trans_b && k >= FNN_GEMV_HALVES_MIN_K && g.kr->gemv.fn)
+        return fnn_gemv_halves(&g, nt);
     if (narrow_transposed(&g))
         return run_transposed(&g, nt);
     return run(&g, choose_path(&g), nt);

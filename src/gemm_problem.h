@@ -69,6 +69,12 @@ static inline void split(int64_t total, int64_t unit, int parts, int t, int64_t 
     *hi = min64(units * (t + 1) / parts * unit, total);
 }
 
+/* GEMVs (m = 1, neither operand transposed) with at least this many rows of B take src/gemm_gemv_halves.c. */
+#define FNN_GEMV_HALVES_MIN_K 2048
+
+/* C = act(A @ B [+ C] [+ bias]) for such a GEMV, k summed in two fixed halves (g->dk is the GEMV kernel). */
+int fnn_gemv_halves(const problem *g, int n_threads);
+
 /* The packed path, run by thread t of a team of nt (pa: its A panel buffer; pb: the shared B block). */
 void fnn_gemm_packed_team(const problem *g, float *pa, float *pb, int t, int nt);
 

@@ -149,7 +149,7 @@ def test_gemm_on_sub_blocks(isa_index, trans_a, trans_b):
 
 
 THREAD_SHAPES = [(200, 300, 150), (1000, 40, 64), (37, 700, 300), (2, 3000, 400), (1, 2000, 700), (300, 10, 256),
-                 (600, 600, 97), (3000, 6, 100), (700, 650, 100)]
+                 (600, 600, 97), (3000, 6, 100), (700, 650, 100), (1, 300, 2048), (1, 17, 4099)]
 
 
 @pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
@@ -168,6 +168,28 @@ def test_thread_count_does_not_change_a_bit(isa_index, m, n, k):
                 results.append(c)
         np.testing.assert_array_equal(results[0], results[1])
         np.testing.assert_array_equal(results[0], results[2])
+
+
+@pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
+@pytest.mark.parametrize("n,k", [(1, 2048), (10, 2049), (256, 4096), (300, 4097)])
+def test_tall_gemv_in_two_halves(isa_index, n, k):
+    """One row against 2048 or more rows of B sums k in two fixed halves (src/gemm_gemv_halves.c): still within
+    the reference's bound, accumulating, with bias and activation, into a row of a larger C."""
+    rng = np.random.default_rng(n + k)
+    a, b = operands(rng, 1, n, k, False, False)
+    big_c = rng.standard_normal((3, n + 4)).astype(np.float32)
+    before = big_c.copy()
+    bias = rng.standard_normal(n).astype(np.float32)
+    for accumulate, act in ((False, RELU), (True, TANH), (True, LINEAR)):
+        big_c[...] = before
+        with isa(isa_index):
+            _kernels.gemm(a, b, big_c[1:2, 2:2 + n], False, False, accumulate, bias, act, 0.0, 2)
+        c0 = before[1:2, 2:2 + n].astype(np.float64) if accumulate else None
+        want, tol = expected(a, b, False, False, c0, bias, act)
+        assert_close(big_c[1:2, 2:2 + n], want, tol)
+        outside = np.ones(big_c.shape, bool)
+        outside[1, 2:2 + n] = False
+        np.testing.assert_array_equal(big_c[outside], before[outside])
 
 
 @pytest.mark.parametrize("isa_index", ISAS, ids=ISA_IDS)
