@@ -1,4 +1,5 @@
-# Cython bindings of the C kernels (src/): typed memoryviews in, raw pointers down, the GIL released around
+# Cython bindings of the C kernels (src/): typed memoryviews in (raw buffers where a memoryview's set-up would be
+# a large part of a small call: gemm, all_finite_f32), raw pointers down, the GIL released around
 # every kernel call, status codes turned into Python exceptions. Inputs are validated by the caller
 # (fastnn/ops.py); these functions only check what would otherwise make C read or write out of bounds.
 # One extension, one module: each group of kernels lives in its own include file.

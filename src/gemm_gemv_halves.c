@@ -9,9 +9,6 @@
 #include "gemm_problem.h"
 
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* C[0, :] (+)= A[0, p0 .. p0 + kc) @ B[p0 .. p0 + kc, :], column tiles on the GEMV kernel. */
 static void half_chain(const problem *g, int64_t p0, int64_t kc, float *c, int load_c)
@@ -23,32 +20,35 @@ static void half_chain(const problem *g, int64_t p0, int64_t kc, float *c, int l
     }
 }
 
+typedef struct {
+    const problem *g;
+    float *part; /* the second half's sums */
+} halves_job;
+
+/* Halves [h0, h1) of {0: into C, 1: into part}. */
+static void halves(void *ctx, int t, int64_t h0, int64_t h1)
+{
+    (void)t;
+    const halves_job *job = ctx;
+    const problem *g = job->g;
+    int64_t half = g->k / 2;
+    if (h0 == 0)
+        half_chain(g, 0, half, g->c, g->accumulate);
+    if (h1 == 2)
+        half_chain(g, half, g->k - half, job->part, 0);
+}
+
 int fnn_gemv_halves(const problem *g, int n_threads)
 {
-    int64_t half = g->k / 2;
-    float *part = aligned_alloc(64, (size_t)round_up(g->n, 16) * sizeof(float));
-    if (!part)
+    halves_job job = {g, aligned_alloc(64, (size_t)round_up(g->n, 16) * sizeof(float))};
+    if (!job.part)
         return FNN_ENOMEM;
-    int nt = n_threads > 1 ? 2 : 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        unsigned fpu = fnn_fpu_enter();
-        int t = 0, team = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
-        if (t == 0)
-            half_chain(g, 0, half, g->c, g->accumulate);
-        if (t == team - 1)
-            half_chain(g, half, g->k - half, part, 0);
-        fnn_fpu_leave(fpu);
-    }
+    fnn_parallel_ranges(n_threads > 1 ? 2 : 1, 2, halves, &job);
     unsigned fpu = fnn_fpu_enter();
     for (int64_t j = 0; j < g->n; j++)
-        g->c[j] += part[j];
+        g->c[j] += job.part[j];
     fnn_act_block(1, g->n, g->c, g->ldc, g->bias, g->act, g->alpha);
     fnn_fpu_leave(fpu);
-    free(part);
+    free(job.part);
     return FNN_OK;
 }
