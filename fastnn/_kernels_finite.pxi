@@ -12,7 +12,7 @@ def all_finite_f32(x):
     cdef int ok
     PyObject_GetBuffer(x, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
     try:
-        if view.itemsize != 4 or view.format == NULL or view.format[0] != b'f' or view.format[1] != 0:
+        if view.itemsize != 4 or not is_float32_format(view.format):  # (_kernels_gemm.pxi)
             raise TypeError(f"all_finite_f32: a C-contiguous float32 array is expected, got buffer format "
                             f"{view.format.decode() if view.format != NULL else None!r}")
         if view.len < _FINITE_NOGIL_BYTES:

@@ -48,28 +48,24 @@ def gemm(a, b, c, bint trans_a=False, bint trans_b=False, bint accumulate=False,
     every row; act (fnn_act: 0 linear, 1 relu, 2 leaky relu with slope act_alpha, 3 sigmoid, 4 tanh,
     5 gelu) is applied last. c must not overlap a or b.
     """
-    cdef Py_buffer va, vb, vc, vbias
-    acquire_f32(a, &va, 2, False, "a")
+    cdef Py_buffer views[4]  # a, b, c, bias
+    cdef int held = 0
     try:
-        acquire_f32(b, &vb, 2, False, "b")
-        try:
-            acquire_f32(c, &vc, 2, True, "c")
-            try:
-                if bias is None:
-                    gemm_buffers(&va, &vb, &vc, NULL, trans_a, trans_b, accumulate, act, act_alpha, n_threads)
-                else:
-                    acquire_f32(bias, &vbias, 1, False, "bias")
-                    try:
-                        gemm_buffers(&va, &vb, &vc, &vbias, trans_a, trans_b, accumulate, act, act_alpha,
-                                     n_threads)
-                    finally:
-                        PyBuffer_Release(&vbias)
-            finally:
-                PyBuffer_Release(&vc)
-        finally:
-            PyBuffer_Release(&vb)
+        acquire_f32(a, &views[0], 2, False, "a")
+        held = 1
+        acquire_f32(b, &views[1], 2, False, "b")
+        held = 2
+        acquire_f32(c, &views[2], 2, True, "c")
+        held = 3
+        if bias is not None:
+            acquire_f32(bias, &views[3], 1, False, "bias")
+            held = 4
+        gemm_buffers(&views[0], &views[1], &views[2], &views[3] if held == 4 else NULL, trans_a, trans_b,
+                     accumulate, act, act_alpha, n_threads)
     finally:
-        PyBuffer_Release(&va)
+        while held > 0:
+            held -= 1
+            PyBuffer_Release(&views[held])
 
 
 cdef int gemm_buffers(Py_buffer *a, Py_buffer *b, Py_buffer *c, Py_buffer *bias, bint trans_a, bint trans_b,
