@@ -34,8 +34,22 @@ def _demo(args):
 
 
 def _bench(args):
-    from fastnn.benchmarks import command
+    import os
 
+    from fastnn.benchmarks import command, yardstick
+
+    overrides = yardstick.blas_overrides(os.environ)
+    if overrides:
+        named = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        if args.command_line is None:
+            print(f"fastnn bench: warning: {named} makes the NumPy yardstick run another CPU's kernels",
+                  file=sys.stderr, flush=True)
+        else:
+            # NumPy, and with it OpenBLAS, is loaded already (by fastnn); only a new process sheds the overrides.
+            print(f"fastnn bench: restarting without {named}, which would make the NumPy yardstick run another "
+                  f"CPU's kernels", file=sys.stderr, flush=True)
+            environ = {k: v for k, v in os.environ.items() if k not in overrides}
+            os.execve(sys.executable, [sys.executable, "-m", "fastnn", *args.command_line], environ)
     return command.run(args)
 
 
@@ -156,6 +170,9 @@ def main(argv=None):
     ...
     """
     args = _build_parser().parse_args(argv)
+    # Called from the command line, a command may restart the process with these arguments; called with a list
+    # (from Python), it never replaces the caller's process.
+    args.command_line = sys.argv[1:] if argv is None else None
     return args.handler(args)
 
 

@@ -1,6 +1,9 @@
 """``fastnn bench`` without a gate: the table, its Markdown and JSON copies, option errors; and the arithmetic
 (GEMMs and FLOPs) the benchmarks derive from the workloads' layers."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -22,6 +25,25 @@ def test_bench_prints_a_table_and_writes_markdown_and_json(tmp_path, capsys):
     for c in cells:
         assert c["ms"]["fastnn"] > 0 and c["yardstick_ratio"] > 0 and 0 < c["peak_fraction"] < 1.5
     assert "| mlp | 1 | infer |" in md.read_text()
+
+
+def test_the_command_restarts_without_openblas_overrides(tmp_path):
+    """OPENBLAS_CORETYPE would make the yardstick run another CPU's kernels; the command sheds it by restarting."""
+    pytest.importorskip("threadpoolctl")
+    js = tmp_path / "cells.json"
+    environ = dict(os.environ, OPENBLAS_CORETYPE="Prescott")
+    done = subprocess.run([sys.executable, "-m", "fastnn", "bench", *TINY, "--json", str(js)], env=environ,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "restarting without OPENBLAS_CORETYPE=Prescott" in done.stderr
+    blas = json.loads(js.read_text())["environment"]["yardstick"]["blas"]
+    assert blas and "Prescott" not in blas
+
+
+def test_called_from_python_the_command_warns_of_overrides_and_keeps_its_process(monkeypatch, capsys):
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    assert main(["bench", *TINY]) == 0
+    assert "warning: OPENBLAS_L2_SIZE=512 makes the NumPy yardstick" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [["--workload", "vgg"], ["--batch", "0"], ["--phase", "eval"],

@@ -10,7 +10,7 @@ import numpy as np
 import fastnn
 
 from . import gate, peers, report, runner, workloads
-from .yardstick import Yardstick, fma_peak
+from .yardstick import Yardstick, blas_description, fma_peak
 
 DEFAULT_ROUNDS = 15
 
@@ -32,6 +32,8 @@ def environment(threads, peer_status=None, peak=None):
            "yardstick": Yardstick().describe()}
     if importlib.util.find_spec("threadpoolctl") is None:
         env["yardstick"]["threads"] = "NumPy's default (install threadpoolctl to pin it to --threads)"
+    else:
+        env["yardstick"]["blas"] = blas_description()
     if hasattr(os, "getloadavg"):
         env["load_average"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     if peak:
@@ -89,7 +91,13 @@ def _gate(args):
         raise gate.BaselineError(f"{args.gate} was measured on {threads} threads; --threads {args.threads} "
                                  f"would compare different things (refresh it with --update-baseline)")
     options = _options(args, args.rounds or baseline.get("rounds", DEFAULT_ROUNDS), threads)
-    print(", ".join(f"{k}: {v}" for k, v in environment(threads).items()), flush=True)
+    env = environment(threads)
+    print(", ".join(f"{k}: {v}" for k, v in env.items()), flush=True)
+    then = baseline.get("environment", {}).get("yardstick", {}).get("blas")
+    now = env["yardstick"].get("blas")
+    if then and now and then != now:
+        print(f"warning: the baseline's yardstick ran on {then}, this one on {now}; the ratios compare "
+              f"different BLAS kernels", file=sys.stderr, flush=True)
     verdicts = gate.check(baseline, options, args.tolerance, _selected_cells(args))
     print(gate.format_verdicts(verdicts, args.tolerance))
     return 0 if all(v.passed for v in verdicts) else 1

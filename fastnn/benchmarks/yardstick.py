@@ -14,6 +14,10 @@ from fastnn import _kernels
 
 SIZE = 256  # 33.5 MFLOP: about a quarter of a millisecond on one core, long enough to time, short to interleave
 
+# Environment variables that make OpenBLAS pick another CPU's kernels or cache sizes (seen: CORETYPE=Haswell on an
+# AVX-512 machine halves the yardstick's speed). OpenBLAS reads them once, when NumPy loads.
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
 
 class Yardstick:
     """``yardstick()`` multiplies two fixed float32 SIZE x SIZE matrices with NumPy (its BLAS)."""
@@ -32,6 +36,23 @@ class Yardstick:
 
     def describe(self):
         return {"kind": self.kind, "size": self.size}
+
+
+def blas_overrides(environ):
+    """{name: value} of the BLAS_OVERRIDES set in `environ`."""
+    return {name: environ[name] for name in BLAS_OVERRIDES if name in environ}
+
+
+def blas_description():
+    """NumPy's BLAS as "openblas 0.3.31 SkylakeX" (library, version, the kernels it chose), or None when
+    threadpoolctl is not installed or sees no BLAS."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    found = [" ".join(str(info[key]) for key in ("internal_api", "version", "architecture") if info.get(key))
+             for info in threadpool_info() if info.get("user_api") == "blas"]
+    return ", ".join(found) or None
 
 
 @contextlib.contextmanager
