@@ -42,6 +42,7 @@ class Arena:
         self.grads = _aligned_empty(n_train)
         self.state = _aligned_empty(n_state)
         self.size = sum(size for *_, trainable, _, size in plans if trainable)
+        self.call_work = max((layer.call_work() for layer in layers), default=0)
         # (offset, size) of each trainable tensor in `params`/`grads`, in order: the optimizer updates these
         # (skipping the alignment padding) and clips each one's gradient separately with clipnorm.
         self.segments = [(offset, size) for _, _, trainable, offset, size in plans if trainable]

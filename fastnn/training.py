@@ -10,13 +10,15 @@ from ._callback_base import CallbackList
 from .progress import Progress, resolve_verbose
 
 DEFAULT_BATCH_SIZE = 32
-# Training steps with fewer (samples x parameters) than this run on one thread (measured on the mlp workload:
-# at batch 1 the parallel regions cost more than they save, at batch 32 they win). Giving only the first layer's
-# forward GEMV and fused update (784x256) to 2 threads loses too: with fixed column ownership each 1 KB weight row
-# is split across the cores and they pull each other's lines (update 35 us vs 22 us on one thread); with rows
-# owned in the update (10 us alone) the forward then reads the half the other core holds: GEMV + update are no
-# faster than on one thread (27 vs 26 us on a quiet machine, 2-4x slower on a busy one).
-SERIAL_STEP_WORK = 2_000_000
+# A training step whose largest kernel call has fewer multiply-adds than this (batch x the largest
+# `Layer.call_work`) runs on one thread: there a second core costs more than it saves, in waking it and in moving
+# the data it touches between the two cores' caches. Measured on the workloads (2 threads over 1, largest call):
+# mlp batch 1 (0.2 M) 1.50x, lenet batch 2 (0.7 M) 1.01x, lstm batch 1 (1.05 M, the input projection) 1.09x
+# slower; lenet batch 4 (1.4 M) 0.91x, mlp batch 8 (1.6 M) 0.96x, lstm batch 2 (2.1 M) 0.87x, cnn32 batch 1
+# (9.5 M) 0.59x. At batch 1, giving only the first layer's forward GEMV and fused update (784x256) to 2 threads
+# loses too: with fixed column ownership each 1 KB weight row is split across the cores and they pull each
+# other's lines; with rows owned in the update the forward then reads the half the other core holds.
+SERIAL_STEP_WORK = 1_200_000
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -166,7 +168,7 @@ class TrainingMixin(BatchInputsMixin):
         return fn(*args)
 
     def _train_step(self, x, t, w, metrics):
-        small = len(x) * self._arena.size < SERIAL_STEP_WORK
+        small = len(x) * self._arena.call_work < SERIAL_STEP_WORK
         plan = self._dense_train = _dense_plan.train_plan_for(self, self._dense_train)
         if plan is not None:
             return plan.run(self, x, t, w, metrics, small)

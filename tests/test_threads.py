@@ -192,3 +192,33 @@ def test_adaptive_threads_can_be_turned_off_from_the_environment():
     rc, out, err = run_python("from fastnn import _threads; print(_threads._ADAPTIVE)", FASTNN_ADAPTIVE_THREADS="0")
     assert rc == 0, err
     assert out.strip() == "False"
+
+
+# ---- the thread count of a training step -------------------------------------------------------------------
+def _threads_seen_by_steps(model, batch, monkeypatch):
+    """The thread counts the layers' backward passes saw during one train_on_batch on `batch` samples."""
+    from fastnn import _kernels
+
+    seen = []
+    for layer in model.layers:
+        backward = layer.backward
+        monkeypatch.setattr(layer, "backward", lambda *a, _b=backward, **k: seen.append(
+            _kernels.omp_max_threads()) or _b(*a, **k))
+    x = np.random.default_rng(0).standard_normal((batch,) + model.input_shape[1:], dtype=np.float32)
+    model.train_on_batch(x, np.zeros(batch, np.int64))
+    return set(seen)
+
+
+@pytest.mark.parametrize("batch, threads", [(1, 1), (64, 2)])
+def test_a_step_whose_largest_call_is_small_runs_on_one_thread(restore_threads, monkeypatch, batch, threads):
+    from fastnn import _threads, layers as L, training
+
+    fastnn.set_num_threads(2)
+    model = fastnn.Sequential([L.Input((6, 6, 2)), L.Conv2D(8, 3, activation="relu"), L.Flatten(), L.Dense(3)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    # the largest call: the convolution, 36 input positions x (3 x 3 x 2 x 8 + 8) parameters
+    assert model._arena.call_work == 36 * 152
+    monkeypatch.setattr(training, "SERIAL_STEP_WORK", 32 * 36 * 152)
+    with _threads.exact_threads():
+        assert _threads_seen_by_steps(model, batch, monkeypatch) == {threads}
+    assert fastnn.get_num_threads() == 2

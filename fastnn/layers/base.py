@@ -93,6 +93,13 @@ class Layer:
     def count_params(self):
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
+    def call_work(self):
+        """Roughly the multiply-adds per sample of this built layer's largest kernel call in a forward pass:
+        its parameters times the positions it applies them at in one call (pixels, time steps: the input's
+        leading dimensions). Steps choose their thread count by it."""
+        positions = int(np.prod(self.input_shape[:-1])) if len(self.input_shape) > 1 else 1
+        return positions * sum(int(np.prod(spec.shape)) for spec in self.param_specs())
+
     def _buffer(self, key, shape, dtype=np.float32):
         """A buffer reused between calls with the same shape (a few shapes are kept: e.g. fit's last batch)."""
         slot = (key, shape)

@@ -79,6 +79,9 @@ class Bidirectional(Layer):
         return ([s._replace(name=f"forward_{s.name}") for s in self.forward_layer.param_specs()]
                 + [s._replace(name=f"backward_{s.name}") for s in self.backward_layer.param_specs()])
 
+    def call_work(self):
+        return max(self.forward_layer.call_work(), self.backward_layer.call_work())
+
     def attach(self, weights, grads):
         super().attach(weights, grads)
         nw, ng = len(self.forward_layer.param_specs()), sum(s.trainable for s in self.forward_layer.param_specs())

@@ -54,6 +54,10 @@ class Embedding(Layer):
         return [ParamSpec("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
                           self.input_dim, self.output_dim, True)]
 
+    def call_work(self):
+        """A lookup copies one row per id: no multiply-adds, a row's worth of memory traffic."""
+        return int(np.prod(self.output_shape))
+
     def forward(self, x, training=False):
         ids = as_token_ids(x, self.input_dim, f"Embedding {self.name!r} ids")
         flat = ids.reshape(-1)

@@ -72,6 +72,11 @@ class Recurrent(Layer):
                              f"{tuple(input_shape)}")
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
+    def call_work(self):
+        """The input projection, all time steps in one call (steps x the kernel); each step's product with the
+        recurrent kernel is a call of its own, one step's worth."""
+        return int(self.input_shape[0]) * int(np.prod(self.param_specs()[0].shape))
+
     def _check_input(self, x):
         features = self.input_shape[-1]
         if x.ndim != 3 or x.shape[2] != features:

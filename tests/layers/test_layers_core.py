@@ -150,3 +150,19 @@ def test_unknown_activation_lists_valid_names():
 def test_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_call_work_is_the_largest_kernel_call_per_sample():
+    """Parameters times the positions one call applies them at: what a step's thread count is chosen by."""
+    model = fastnn.Sequential([L.Input((10, 10, 3)), L.Conv2D(4, 3), L.MaxPooling2D(), L.Flatten(),
+                               L.Dense(5)])
+    conv, pool, _, dense = model.layers
+    assert conv.call_work() == 10 * 10 * (3 * 3 * 3 * 4 + 4)  # the input's positions: a bound for "valid"
+    assert pool.call_work() == 0 and dense.call_work() == 64 * 5 + 5
+    assert model._arena.call_work == conv.call_work()
+    lstm = fastnn.Sequential([L.Input((7, 3)), L.LSTM(4)]).layers[0]
+    assert lstm.call_work() == 7 * 3 * 16  # the input projection; each step's recurrent product is smaller
+    both = fastnn.Sequential([L.Input((7, 3)), L.Bidirectional(L.LSTM(4))]).layers[0]
+    assert both.call_work() == lstm.call_work()
+    embedding = fastnn.Sequential([L.Input((6,)), L.Embedding(1000, 8)]).layers[0]
+    assert embedding.call_work() == 6 * 8
