@@ -50,6 +50,7 @@ static void gru_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
     for (int64_t s = 0; s < d->steps; s++) {
         int64_t t = fnn_rnn_time(d, s);
         const float *hp = j->h_prev + fnn_rnn_row(d, b0, t, u);
+        fnn_rnn_project_step(d, t, b0, b1);
         fnn_gemm_f32(rows, 2 * u, u, hp, ldh, 0, j->recurrent, 3 * u, 0, j->gates + fnn_rnn_row(d, b0, t, 3 * u),
                      3 * u, 1, rb, FNN_ACT_LINEAR, 0.0f, 1);
         fnn_gemm_f32(rows, u, u, hp, ldh, 0, j->recurrent + 2 * u, 3 * u, 0, j->rec_h + fnn_rnn_row(d, b0, t, u),

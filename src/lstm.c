@@ -53,6 +53,7 @@ static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch
     (void)scratch;
     for (int64_t s = 0; s < d->steps; s++) {
         int64_t t = fnn_rnn_time(d, s);
+        fnn_rnn_project_step(d, t, b0, b1);
         fnn_gemm_f32(rows, 4 * u, u, j->h_prev + fnn_rnn_row(d, b0, t, u), u, 0, j->recurrent, 4 * u,
                      0, j->gates + fnn_rnn_row(d, b0, t, 4 * u), 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
         for (int64_t b = b0; b < b1; b++)

@@ -14,10 +14,17 @@
 
 #include "ew.h"
 
+/* The input projection's operands, when fnn_rnn_forward_run leaves it to the time loop (fnn_rnn_project_step). */
+typedef struct {
+    const float *xt, *kernel, *bias;
+    float *gates;
+} fnn_rnn_projection;
+
 typedef struct {
     int64_t batch, steps, n_in, units;
     int64_t width; /* columns of the input projection: gates x units */
     int go_backwards;
+    const fnn_rnn_projection *step_projection; /* set by fnn_rnn_forward_run; NULL: projected up front */
 } fnn_rnn_dims;
 
 static inline int64_t fnn_rnn_time(const fnn_rnn_dims *d, int64_t s)
@@ -82,8 +89,10 @@ void fnn_rnn_run_units(const fnn_rnn_dims *d, int nt, fnn_rnn_unit_step_fn step,
 
 /* A cell's forward pass: nothing for an empty batch or sequence, else the input projection (fnn_rnn_project),
  * the entry state of the first step from h0 (NULL: zeros) and the time loop on a team: unit_step's unit split
- * when fnn_rnn_unit_team says it pays (unit_step may be NULL), else fn's batch split. */
-int fnn_rnn_forward_run(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
+ * when fnn_rnn_unit_team says it pays (unit_step may be NULL), else fn's batch split. When the projection of
+ * the whole sequence would be too large to stay in cache, the batch split's steps project their own rows
+ * instead (d->step_projection is set for the run, and fn calls fnn_rnn_project_step at every step). */
+int fnn_rnn_forward_run(fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
                         float *gates, const float *h0, float *h_prev, int n_threads, fnn_rnn_slice_fn fn,
                         fnn_rnn_unit_step_fn unit_step, void *ctx);
 
@@ -101,6 +110,10 @@ void fnn_rnn_add_dseq(const fnn_rnn_dims *d, const float *dseq, int64_t b, int64
 /* xt = x in time-major order, then gates = xt @ kernel + bias over all steps x batch rows at once (one GEMM). */
 int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
                     float *gates, int n_threads);
+
+/* gates[t, b0 .. b1) = xt[t, b0 .. b1) @ kernel + bias on one thread, when d->step_projection is set: the same
+ * bits as those rows of the whole-sequence projection. */
+void fnn_rnn_project_step(const fnn_rnn_dims *d, int64_t t, int64_t b0, int64_t b1);
 
 /* Fills the entry state of the first time step read from h0 (NULL: zeros). */
 void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *entering, int64_t b0, int64_t b1);

@@ -102,6 +102,29 @@ def test_one_and_two_threads_bitwise(cell, shape):
         np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("cell, steps, units", [("lstm", 260, 32), ("gru", 350, 32), ("simple_rnn", 520, 64)])
+def test_a_long_sequence_projected_step_by_step_has_the_bits_of_a_short_batch(cell, steps, units):
+    """Over 8 MB of projected inputs (64 rows x steps x gates x units), the time loop projects each step's rows
+    itself; 8 rows at a time (1 MB) are projected up front. Both are the same arithmetic, bit for bit."""
+    x, k, r, b, s = _problem(cell, 64, steps, 5, units, seed=3)
+    assert 4 * 64 * steps * CELLS[cell] * units > 8 << 20
+    dseq = np.random.default_rng(4).standard_normal((64, steps, units)).astype(np.float32)
+    for n in (1, 2):
+        with threads(n):
+            whole = getattr(ops, cell)(x, k, r, b, s) + getattr(ops, cell + "_backward")(x, k, r, b, dseq, None, s)
+            for lo in range(0, 64, 8):
+                rows = slice(lo, lo + 8)
+                part_s = [state[rows] for state in s]
+                part = (getattr(ops, cell)(x[rows], k, r, b, part_s)
+                        + getattr(ops, cell + "_backward")(x[rows], k, r, b, dseq[rows], None, part_s))
+                for got, want in zip(whole, part):
+                    if want.shape[0] == 8:  # per-row results (the weight gradients sum over rows)
+                        np.testing.assert_array_equal(got[rows], want)
+    want = getattr(_reference, cell)(x, k, r, b, s)
+    for got, expected in zip(whole, want):
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-5)
+
+
 def test_lstm_matches_keras_gate_order_and_forget_gate():
     """A saturated forget gate (bias +30) with a closed input gate (bias -30) keeps c at c0."""
     x, k, r, _, (h0, c0) = _problem("lstm", 2, 4, 3, 5, seed=7)
