@@ -27,8 +27,14 @@
 #include <omp.h>
 #endif
 
-/* Problems estimated below this many cycles run on one thread (waking a thread costs more than it saves). */
-#define PARALLEL_MIN_CYCLES 60000.0
+/* A product runs on one thread when both its arithmetic and its memory traffic take fewer cycles than these
+ * (serial_cycles): a second thread costs about a microsecond to wake and join. Measured on Zen 4, 2 threads
+ * over 1: 64x150x16 (9.6 K arithmetic cycles) 1.16-1.19x, 32x120x84 1.36-1.58x; a GEMV streaming 128 KB (8 K
+ * memory cycles) 0.85x, one streaming 800 KB 1.64x. The fused SGD sink writes what it reads, so it keeps a
+ * higher bar for its sum of both. */
+#define PARALLEL_MIN_ARITHMETIC_CYCLES 8000.0
+#define PARALLEL_MIN_MEMORY_CYCLES 15000.0
+#define SINK_PARALLEL_MIN_CYCLES 60000.0
 /* Packing pays only when both m and n are large. Measured on Zen 4, one thread: the direct kernels, reading
  * A and B where they are, win up to 512 cubes and on the MLP shapes; from ~768 packing is as fast, and much
  * faster when rows of B are not 64-byte aligned (n = 1000: 105 vs 90 GFLOP/s). */
@@ -331,13 +337,12 @@ static void empty_product(const problem *g)
     fnn_fpu_leave(fpu);
 }
 
-/* Rough single-thread cycles: ~32 flops a cycle, or ~16 bytes of memory traffic a cycle when that
- * dominates (a GEMV streams its matrix; two cores have twice the cache bandwidth). */
-static double serial_cycles(const problem *g)
+/* Rough single-thread cycles of the arithmetic (~32 flops a cycle) and of the memory traffic (~16 bytes a
+ * cycle: a GEMV streams its matrix, and two cores have twice the cache bandwidth). */
+static void serial_cycles(const problem *g, double *arithmetic, double *memory)
 {
-    double flops = 2.0 * g->m * g->n * g->k;
-    double bytes = 4.0 * ((double)g->m * g->k + (double)g->k * g->n + (1.0 + g->accumulate) * g->m * g->n);
-    return flops / 32.0 > bytes / 16.0 ? flops / 32.0 : bytes / 16.0;
+    *arithmetic = 2.0 * g->m * g->n * g->k / 32.0;
+    *memory = 4.0 * ((double)g->m * g->k + (double)g->k * g->n + (1.0 + g->accumulate) * g->m * g->n) / 16.0;
 }
 
 /* A rows x cols matrix with leading dimension ld must be addressable. */
@@ -367,7 +372,9 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, i
     if (trans_b ? bad_matrix(b, n, k, ldb) : bad_matrix(b, k, n, ldb))
         return FNN_EBADARG;
     int nt = n_threads < 1 ? 1 : n_threads;
-    if (serial_cycles(&g) < PARALLEL_MIN_CYCLES)
+    double arithmetic, memory;
+    serial_cycles(&g, &arithmetic, &memory);
+    if (arithmetic < PARALLEL_MIN_ARITHMETIC_CYCLES && memory < PARALLEL_MIN_MEMORY_CYCLES)
         nt = 1;
     g.dk = fit_direct(g.kr, m, n);
     if (m == 1 && !g.trans_a && !g.trans_b && k >= FNN_GEMV_HALVES_MIN_K && g.kr->gemv.fn)
@@ -389,7 +396,9 @@ int fnn_gemm_sink_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t l
                  fnn_gemm_kernels_for(fnn_isa_current()), {0, 0, 0}, sink, sink_ctx};
     g.dk = fit_direct(g.kr, m, n);
     int nt = n_threads < 1 ? 1 : n_threads;
-    if (serial_cycles(&g) + sink_bytes / 16.0 < PARALLEL_MIN_CYCLES)
+    double arithmetic, memory;
+    serial_cycles(&g, &arithmetic, &memory);
+    if ((arithmetic > memory ? arithmetic : memory) + sink_bytes / 16.0 < SINK_PARALLEL_MIN_CYCLES)
         nt = 1;
     return run(&g, PATH_DIRECT, nt);
 }
