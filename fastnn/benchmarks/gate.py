@@ -3,9 +3,10 @@
 A baseline file (``bench/baseline/*.json``) holds, per cell ("mlp/train/B32"), the median over interleaved rounds
 of fastnn's time / the yardstick's time (`yardstick.Yardstick`, a fixed NumPy matmul at the same thread count),
 with the thread count and timing options it was measured with. The gate measures the same ratios now and fails
-when a cell's ratio is more than `tolerance` (25 % by default) above its baseline. A failing cell is measured a
-second time and keeps the lower of its two ratios, so one burst of load on a shared machine does not fail it while
-a real slowdown, slow both times, does.
+when a cell's ratio is more than `tolerance` (25 % by default) above its baseline. A failing cell is measured
+again, up to `MEASUREMENTS` times in all, and keeps its lowest ratio, so bursts of load on a shared machine (a
+memory-bound cell and the compute-bound yardstick feel them differently) do not fail it while a real slowdown,
+slow every time, does.
 """
 import json
 import os
@@ -15,6 +16,7 @@ from . import runner
 
 FORMAT = 1
 DEFAULT_TOLERANCE = 0.25
+MEASUREMENTS = 3  # of a failing cell, at most
 
 
 class BaselineError(ValueError):
@@ -99,12 +101,14 @@ def measure_ratios(cells, options, make_fastnn=None):
 
 
 def check(baseline, options, tolerance=DEFAULT_TOLERANCE, cells=None, make_fastnn=None):
-    """Measure the baseline's cells (or the subset `cells`) and compare; failing cells are measured once more
-    and keep their lower ratio. Returns the verdicts."""
+    """Measure the baseline's cells (or the subset `cells`) and compare; failing cells are measured again, up to
+    `MEASUREMENTS` times in all, and keep their lowest ratio. Returns the verdicts."""
     wanted = {c: r for c, r in baseline["cells"].items() if cells is None or c in cells}
     measured = measure_ratios(wanted, options, make_fastnn)
-    failing = [v.cell for v in compare(wanted, measured, tolerance) if not v.passed and v.cell in measured]
-    if failing:
+    for _ in range(MEASUREMENTS - 1):
+        failing = [v.cell for v in compare(wanted, measured, tolerance) if not v.passed and v.cell in measured]
+        if not failing:
+            break
         again = measure_ratios(failing, options, make_fastnn)
         measured.update({c: min(measured[c], again[c]) for c in failing})
     return compare(wanted, measured, tolerance)
