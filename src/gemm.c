@@ -52,15 +52,6 @@ typedef struct {
     float *pb;
 } chunk;
 
-const fnn_gemm_kernels *fnn_gemm_kernels_for(int isa)
-{
-    switch (isa) {
-    case FNN_ISA_AVX512: return &fnn_gemm_kernels_avx512;
-    case FNN_ISA_AVX2: return &fnn_gemm_kernels_avx2;
-    default: return &fnn_gemm_kernels_generic;
-    }
-}
-
 /* Rows [i0, i1) of a chunk against its columns, for the k block [pc, pc + kc). */
 static void direct_block(const problem *g, const chunk *ch, int64_t i0, int64_t i1, int64_t pc, int64_t kc,
                          int first, int last, int64_t rs_a, int64_t cs_a)
@@ -145,17 +136,6 @@ static void dot_chunk(const problem *g, const chunk *ch)
             finish_tile(g, i, j, mr, nr, 1);
         }
     }
-}
-
-fnn_gemm_direct fnn_gemm_fit_width(const fnn_gemm_kernels *kr, int64_t n)
-{
-    if (n <= kr->direct[0].nr || kr->n_direct == 1)
-        return kr->direct[0];
-    fnn_gemm_direct best = kr->direct[1];
-    for (int v = 2; v < kr->n_direct; v++)
-        if (round_up(n, kr->direct[v].nr) <= round_up(n, best.nr))
-            best = kr->direct[v];
-    return best;
 }
 
 /* The GEMV kernel for one row, else the direct kernel fitted to n. */
