@@ -3,8 +3,8 @@
  * Three paths, chosen from the shape alone (never from the thread count, so any n_threads gives the same bits):
  *  - packed: A panels (rows x KC) and B blocks (KC x NB) are packed into slivers and a register-blocked
  *    micro-kernel runs over them: the A sliver stays in L1, the B block in L2.
- *  - direct: problems with m or n below ~640 read A and B where they are (only B^T is packed), skipping
- *    copies that would cost more than they save; the tile width is fitted to n.
+ *  - direct (src/gemm_direct.c): problems with m or n below ~640 read A and B where they are (only B^T is
+ *    packed), skipping copies that would cost more than they save; the tile width is fitted to n.
  *  - dot: A @ B^T with very few rows (batch-1 backward) as dot products along contiguous rows.
  * A single row against a tall B (m = 1, k >= FNN_GEMV_HALVES_MIN_K) sums k in two fixed halves instead of one
  * chain (src/gemm_gemv_halves.c says why).
@@ -39,91 +39,11 @@
  * A and B where they are, win up to 512 cubes and on the MLP shapes; from ~768 packing is as fast, and much
  * faster when rows of B are not 64-byte aligned (n = 1000: 105 vs 90 GFLOP/s). */
 #define PACKED_MIN_DIM 640
-#define DIRECT_KC 512
-#define DIRECT_NB 256
 #define DOT_MAX_ROWS 3
 
 typedef enum { PATH_PACKED, PATH_DIRECT, PATH_DOT } path_kind;
 
-/* A thread's share of C in the direct and dot paths: rows [m0, m1), columns [n0, n1), and its buffer
- * for packing B^T. */
-typedef struct {
-    int64_t m0, m1, n0, n1;
-    float *pb;
-} chunk;
-
-/* Rows [i0, i1) of a chunk against its columns, for the k block [pc, pc + kc). */
-static void direct_block(const problem *g, const chunk *ch, int64_t i0, int64_t i1, int64_t pc, int64_t kc,
-                         int first, int last, int64_t rs_a, int64_t cs_a)
-{
-    const fnn_gemm_direct *dk = &g->dk;
-    for (int64_t jc = ch->n0; jc < ch->n1; jc += DIRECT_NB) {
-        int64_t nc = min64(DIRECT_NB, ch->n1 - jc);
-        if (g->trans_b)
-            fnn_pack_b(kc, nc, b_at(g, pc, jc), g->ldb, 1, dk->nr, ch->pb, g->kr->interleave);
-        for (int64_t jr = 0; jr < nc; jr += dk->nr) {
-            int64_t nr = min64(dk->nr, nc - jr), j = jc + jr;
-            const float *b = g->trans_b ? ch->pb + jr * kc : b_at(g, pc, j);
-            int64_t rs_b = g->trans_b ? dk->nr : g->ldb;
-            fnn_tile_epilogue ep = epilogue_for(g, j, first, last);
-            /* Full row tiles, but the last two share what is left: a short last tile (25 rows as 24 + 1)
-             * would have too few accumulators to hide the FMA latency and take nearly as long as a full one. */
-            for (int64_t i = i0, mr; i < i1; i += mr) {
-                int64_t left = i1 - i;
-                mr = left > dk->mr && left < 2 * dk->mr ? (left + 1) / 2 : min64(dk->mr, left);
-                dk->fn(kc, a_at(g, i, pc), rs_a, cs_a, b, rs_b, g->c + i * g->ldc + j, g->ldc, mr, nr, &ep);
-                finish_tile(g, i, j, mr, nr, last);
-            }
-        }
-    }
-}
-
-/* Rows of A the direct path takes at a time: each column strip of B re-reads them, so tall A (a convolution's
- * pixels: m in the hundred thousands, k a few dozen) is cut into blocks of about DIRECT_A_BYTES that stay in
- * L2 across the strips, instead of streaming from memory once per strip. */
-#define DIRECT_A_BYTES (512 << 10)
-
-static void direct_chunk(const problem *g, const chunk *ch)
-{
-    const fnn_gemm_direct *dk = &g->dk;
-    int64_t rs_a = g->trans_a ? 1 : g->lda, cs_a = g->trans_a ? g->lda : 1;
-    for (int64_t pc = 0; pc < g->k; pc += DIRECT_KC) {
-        int64_t kc = min64(DIRECT_KC, g->k - pc);
-        int first = pc == 0, last = pc + kc == g->k;
-        int64_t mb = DIRECT_A_BYTES / (int64_t)sizeof(float) / kc / dk->mr * dk->mr;
-        if (mb < dk->mr)
-            mb = dk->mr;
-        for (int64_t ib = ch->m0; ib < ch->m1; ib += mb)
-            direct_block(g, ch, ib, min64(ib + mb, ch->m1), pc, kc, first, last, rs_a, cs_a);
-    }
-}
-
-/* The direct path for fnn_gemm_sink_f32. Row tiles go down C; along each, the tiles of up to
- * FNN_GEMM_SINK_COLS columns are computed side by side (each tile's whole k chain, k blocks in order as
- * direct_chunk runs them) into a stack block handed to the sink at once: long contiguous rows, so the sink's
- * own memory streams in order. B is never transposed here, so nothing is packed. */
-static void sink_chunk(const problem *g, const chunk *ch)
-{
-    const fnn_gemm_direct *dk = &g->dk;
-    int64_t rs_a = g->trans_a ? 1 : g->lda, cs_a = g->trans_a ? g->lda : 1;
-    float block[FNN_GEMM_SINK_ROWS * FNN_GEMM_SINK_COLS] __attribute__((aligned(64)));
-    for (int64_t i = ch->m0; i < ch->m1; i += dk->mr) {
-        int64_t mr = min64(dk->mr, ch->m1 - i);
-        for (int64_t jc = ch->n0; jc < ch->n1; jc += FNN_GEMM_SINK_COLS) {
-            int64_t nc = min64(FNN_GEMM_SINK_COLS, ch->n1 - jc);
-            for (int64_t jr = 0; jr < nc; jr += dk->nr) {
-                for (int64_t pc = 0; pc < g->k; pc += DIRECT_KC) {
-                    fnn_tile_epilogue ep = {pc > 0, NULL, FNN_ACT_LINEAR, 0.0f};
-                    dk->fn(min64(DIRECT_KC, g->k - pc), a_at(g, i, pc), rs_a, cs_a, b_at(g, pc, jc + jr), g->ldb,
-                           block + jr, FNN_GEMM_SINK_COLS, mr, min64(dk->nr, nc - jr), &ep);
-                }
-            }
-            g->sink(g->sink_ctx, i, jc, mr, nc, block, FNN_GEMM_SINK_COLS);
-        }
-    }
-}
-
-static void dot_chunk(const problem *g, const chunk *ch)
+static void dot_chunk(const problem *g, const fnn_gemm_chunk *ch)
 {
     const fnn_gemm_kernels *kr = g->kr;
     for (int64_t j = ch->n0; j < ch->n1; j += kr->dot_nr) {
@@ -185,16 +105,16 @@ typedef struct {
 static void run_chunks(const problem *g, path_kind path, const grid_plan *gp, float *buf, int t0, int step)
 {
     for (int t = t0; t < gp->nt; t += step) {
-        chunk ch;
+        fnn_gemm_chunk ch;
         split(g->m, gp->um, gp->tm, t / gp->tn, &ch.m0, &ch.m1);
         split(g->n, gp->un, gp->tn, t % gp->tn, &ch.n0, &ch.n1);
         ch.pb = buf ? buf + (int64_t)t0 * gp->pb_len : NULL;
         if (ch.m0 >= ch.m1 || ch.n0 >= ch.n1)
             continue;
         if (g->sink)
-            sink_chunk(g, &ch);
+            fnn_gemm_sink_chunk(g, &ch);
         else if (path == PATH_DIRECT)
-            direct_chunk(g, &ch);
+            fnn_gemm_direct_chunk(g, &ch);
         else
             dot_chunk(g, &ch);
     }
@@ -216,7 +136,7 @@ static void run_thread(const problem *g, path_kind path, const grid_plan *gp, fl
 static int run(const problem *g, path_kind path, int nt)
 {
     const fnn_gemm_kernels *kr = g->kr;
-    int64_t kc = min64(path == PATH_PACKED ? kr->kc : DIRECT_KC, g->k);
+    int64_t kc = min64(path == PATH_PACKED ? kr->kc : FNN_GEMM_DIRECT_KC, g->k);
     grid_plan gp = {nt, 1, 1, path == PATH_DIRECT ? g->dk.mr : kr->dot_mr, 0, 0};
     /* Tiles need not align across threads (each element's chain is the same wherever its tile starts), so
      * the wide GEMV tile splits in 64-column units: whole cache lines of C, both threads busy. */
@@ -232,7 +152,7 @@ static int run(const problem *g, path_kind path, int nt)
             choose_grid(g->m, g->n, gp.um, gp.un, nt, &gp.tm, &gp.tn);
         int64_t cols = round_up(g->n, gp.un * gp.tn) / gp.tn;
         if (path == PATH_DIRECT && g->trans_b && !g->sink)
-            gp.pb_len = per_thread = round_up(round_up(min64(DIRECT_NB, cols), g->dk.nr) * kc, 16);
+            gp.pb_len = per_thread = round_up(round_up(min64(FNN_GEMM_DIRECT_NB, cols), g->dk.nr) * kc, 16);
     }
     float *buf = NULL;
     if (pb_len + per_thread > 0) {

@@ -1,5 +1,5 @@
 /* One GEMM call as the driver sees it (src/gemm.c), and the index and epilogue helpers its paths share
- * (src/gemm.c: direct and dot paths; src/gemm_packed.c: packed path). Private to the GEMM. */
+ * (src/gemm.c: dot path; src/gemm_direct.c: direct path; src/gemm_packed.c: packed path). Private to the GEMM. */
 #ifndef FNN_GEMM_PROBLEM_H
 #define FNN_GEMM_PROBLEM_H
 
@@ -68,6 +68,21 @@ static inline void split(int64_t total, int64_t unit, int parts, int t, int64_t 
     *lo = min64(units * t / parts * unit, total);
     *hi = min64(units * (t + 1) / parts * unit, total);
 }
+
+/* The direct path's k blocks and B^T column blocks (src/gemm_direct.c). */
+#define FNN_GEMM_DIRECT_KC 512
+#define FNN_GEMM_DIRECT_NB 256
+
+/* A thread's share of C in the direct and dot paths: rows [m0, m1), columns [n0, n1), and its buffer
+ * for packing B^T. */
+typedef struct {
+    int64_t m0, m1, n0, n1;
+    float *pb;
+} fnn_gemm_chunk;
+
+/* The direct path over one chunk: into C, or tile blocks handed to g->sink. */
+void fnn_gemm_direct_chunk(const problem *g, const fnn_gemm_chunk *ch);
+void fnn_gemm_sink_chunk(const problem *g, const fnn_gemm_chunk *ch);
 
 /* GEMVs (m = 1, neither operand transposed) with at least this many rows of B take src/gemm_gemv_halves.c. */
 #define FNN_GEMV_HALVES_MIN_K 2048

@@ -318,7 +318,9 @@ def test_fma_peak_probe():
 
 
 # Tall A with a short k (a convolution's pixels x its patch), as the direct path cuts it into row blocks that
-# stay in L2 (about 512 KB of A each: 4092 rows at k = 32); k = 600 also crosses a k block.
+# stay in L2 (about 512 KB of A each: 4092 rows at k = 32); k = 600 also crosses a k block. Blocks of C over
+# 1 MB (9000 x 288, 270000 x 7) are computed in bands of rows, smaller ones (the first slice, 4500 x 65) in
+# column strips.
 TALL_SHAPES = [(270000, 7, 1), (12001, 33, 27), (9000, 288, 32), (8999, 10, 33), (4500, 65, 64), (700, 40, 600)]
 
 
@@ -327,7 +329,7 @@ TALL_SHAPES = [(270000, 7, 1), (12001, 33, 27), (9000, 288, 32), (8999, 10, 33),
 def test_tall_small_k_row_blocks(isa_index, m, n, k):
     """Matches the reference, has the same bits as the product of each row slice alone, on 1 and 2 threads."""
     rng = np.random.default_rng(m + n + k)
-    cut = m // 3 + 5  # not a multiple of any row tile or block
+    cuts = (0, m // 13 + 1, m // 3 + 5, m)  # not multiples of any row tile or block
     for trans_a, trans_b in ((False, False), (False, True), (True, False)):
         a, b = operands(rng, m, n, k, trans_a, trans_b)
         bias = rng.standard_normal(n).astype(np.float32)
@@ -336,7 +338,7 @@ def test_tall_small_k_row_blocks(isa_index, m, n, k):
             for threads, c in zip((1, 2), whole):
                 _kernels.gemm(a, b, c, trans_a, trans_b, False, bias, RELU, 0.0, threads)
             pieces = np.empty((m, n), np.float32)
-            for r0, r1 in ((0, cut), (cut, m)):
+            for r0, r1 in zip(cuts, cuts[1:]):
                 part = a[:, r0:r1] if trans_a else a[r0:r1]
                 _kernels.gemm(part, b, pieces[r0:r1], trans_a, trans_b, False, bias, RELU, 0.0, 1)
         want, tol = expected(a, b, trans_a, trans_b, None, bias, RELU)
