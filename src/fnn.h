@@ -227,6 +227,13 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
                          const float *kernel, const float *recurrent, const float *bias, const float *h0,
                          const float *c0, int act, int rec_act, int go_backwards, float *xt, float *gates,
                          float *h_prev, float *c_prev, float *h_last, float *c_last, float *seq, int n_threads);
+/* Inference: the outputs of fnn_lstm_forward_f32 (h_last, c_last and seq) without saving anything, each step's
+ * gates and states kept in cache. The same bits as forward for any n_threads, except a single-row batch with
+ * n_in >= 2048 (forward projects its steps together; one row at a time sums long rows in two halves). */
+int fnn_lstm_infer_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                       const float *kernel, const float *recurrent, const float *bias, const float *h0,
+                       const float *c0, int act, int rec_act, int go_backwards, float *h_last, float *c_last,
+                       float *seq, int n_threads);
 int fnn_lstm_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                           const float *kernel, const float *recurrent, const float *gates, const float *h_prev,
                           const float *c_prev, const float *c_last, const float *dseq, const float *dh_last,

@@ -103,7 +103,7 @@ static void gru_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t u = d->units, rows = b1 - b0;
-    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
+    fnn_rnn_rows_or_zeros(j->dh_last, b0, rows, d->units, dh);
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);
         for (int64_t b = b0; b < b1; b++) {

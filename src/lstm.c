@@ -17,20 +17,16 @@ typedef struct {
     const float *recurrent, *rt, *dseq, *dh_last, *c_last_in;
     float *gates, *h_prev, *c_prev, *h_last, *c_last, *seq, *dz;
     int act, rec_act;
+    const float *x, *kernel, *bias, *h0, *c0; /* fnn_lstm_infer_f32 only */
 } lstm_job;
 
-/* Row b at step s, units [k0, k1): z (4u, holding the pre-activations) becomes the activated gates; writes
- * those units of c_t and h_t. */
-static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t,
-                              int64_t k0, int64_t k1)
+/* n units of one row: z (4u, holding the pre-activations) becomes the activated gates; from the entering
+ * cell state cp writes c_t to cn and h_t to hn. */
+static void lstm_cell(const lstm_job *j, const struct fnn_ew *ew, int64_t n, float *z, const float *cp, float *cn,
+                      float *hn)
 {
-    const fnn_rnn_dims *d = &j->d;
-    int64_t u = d->units, n = k1 - k0;
-    float *z = j->gates + fnn_rnn_row(d, b, t, 4 * u) + k0;
+    int64_t u = j->d.units;
     float *ig = z, *fg = z + u, *gg = z + 2 * u, *og = z + 3 * u;
-    const float *cp = j->c_prev + fnn_rnn_row(d, b, t, u) + k0;
-    float *cn = fnn_rnn_next_state(d, j->c_prev, j->c_last, b, s) + k0;
-    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s) + k0;
     ew->act_forward(n, ig, NULL, ig, j->rec_act, 0.0f);
     ew->act_forward(n, fg, NULL, fg, j->rec_act, 0.0f);
     ew->act_forward(n, gg, NULL, gg, j->act, 0.0f);
@@ -40,8 +36,19 @@ static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_
     ew->act_forward(n, cn, NULL, hn, j->act, 0.0f);
     for (int64_t k = 0; k < n; k++)
         hn[k] *= og[k];
+}
+
+/* Row b at step s, units [k0, k1), in the saved buffers; also writes the output sequence. */
+static void lstm_cell_forward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t,
+                              int64_t k0, int64_t k1)
+{
+    const fnn_rnn_dims *d = &j->d;
+    int64_t u = d->units;
+    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s) + k0;
+    lstm_cell(j, ew, k1 - k0, j->gates + fnn_rnn_row(d, b, t, 4 * u) + k0, j->c_prev + fnn_rnn_row(d, b, t, u) + k0,
+              fnn_rnn_next_state(d, j->c_prev, j->c_last, b, s) + k0, hn);
     if (j->seq)
-        memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u) + k0, hn, (size_t)n * sizeof(float));
+        memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u) + k0, hn, (size_t)(k1 - k0) * sizeof(float));
 }
 
 static void lstm_forward_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
@@ -91,6 +98,47 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
                                lstm_forward_units, &j);
 }
 
+/* Inference: each slice keeps only the current step's gates and two generations of its states, all in cache,
+ * projecting each step's inputs straight from x (rows a step apart: leading dimension steps * n_in).
+ * scratch: gates (rows x 4u), then h and c (rows x u) for each parity of s. */
+static void lstm_infer_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
+{
+    const lstm_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t u = d->units, rows = b1 - b0, ldx = d->steps * d->n_in;
+    float *z = scratch, *h[2] = {z + rows * 4 * u, z + rows * 5 * u}, *c[2] = {z + rows * 6 * u, z + rows * 7 * u};
+    fnn_rnn_rows_or_zeros(j->h0, b0, rows, u, h[0]);
+    fnn_rnn_rows_or_zeros(j->c0, b0, rows, u, c[0]);
+    for (int64_t s = 0; s < d->steps; s++) {
+        int64_t t = fnn_rnn_time(d, s);
+        float *hp = h[s & 1], *cp = c[s & 1], *hn = h[~s & 1], *cn = c[~s & 1];
+        fnn_gemm_f32(rows, 4 * u, d->n_in, j->x + b0 * ldx + t * d->n_in, ldx > 0 ? ldx : 1, 0, j->kernel, 4 * u, 0,
+                     z, 4 * u, 0, j->bias, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_gemm_f32(rows, 4 * u, u, hp, u, 0, j->recurrent, 4 * u, 0, z, 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
+        for (int64_t r = 0; r < rows; r++) {
+            lstm_cell(j, ew, u, z + r * 4 * u, cp + r * u, cn + r * u, hn + r * u);
+            if (j->seq)
+                memcpy(j->seq + fnn_rnn_seq_row(d, b0 + r, s, u), hn + r * u, (size_t)u * sizeof(float));
+        }
+    }
+    memcpy(j->h_last + b0 * u, h[d->steps & 1], (size_t)(rows * u) * sizeof(float));
+    memcpy(j->c_last + b0 * u, c[d->steps & 1], (size_t)(rows * u) * sizeof(float));
+}
+
+int fnn_lstm_infer_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                       const float *kernel, const float *recurrent, const float *bias, const float *h0,
+                       const float *c0, int act, int rec_act, int go_backwards, float *h_last, float *c_last,
+                       float *seq, int n_threads)
+{
+    lstm_job j = {{batch, steps, n_in, units, 4 * units, go_backwards != 0}, recurrent, NULL, NULL, NULL, NULL,
+                  NULL, NULL, NULL, h_last, c_last, seq, NULL, act, rec_act};
+    if (fnn_rnn_dims_check(&j.d, 4) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act) || !h_last || !c_last)
+        return FNN_EBADARG;
+    j.x = x, j.kernel = kernel, j.bias = bias, j.h0 = h0, j.c0 = c0;
+    return fnn_rnn_infer_run(&j.d, n_threads, 8 * units, lstm_infer_slice, &j);
+}
+
 /* Row b at step s: from dh (d loss / d h_t, all paths) and dc (d loss / d c_t through c_{t+1}), writes
  * dz = d loss / d z_t and leaves dc = d loss / d c_{t-1}. tmp holds 2u floats. */
 static void lstm_cell_backward(const lstm_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t,
@@ -130,7 +178,7 @@ static void lstm_backward_slice(void *ctx, int64_t b0, int64_t b1, float *scratc
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t u = d->units, rows = b1 - b0;
     float *dh = scratch, *dc = scratch + rows * u, *tmp = scratch + 2 * rows * u;
-    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
+    fnn_rnn_rows_or_zeros(j->dh_last, b0, rows, d->units, dh);
     memset(dc, 0, (size_t)(rows * u) * sizeof(float));
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);

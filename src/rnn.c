@@ -128,16 +128,20 @@ int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const floa
     return project_rows(d, d->batch * d->steps, xt, kernel, bias, gates, n_threads);
 }
 
+void fnn_rnn_rows_or_zeros(const float *src, int64_t b0, int64_t rows, int64_t w, float *dst)
+{
+    size_t bytes = (size_t)(rows * w) * sizeof(float);
+    if (src)
+        memcpy(dst, src + b0 * w, bytes);
+    else
+        memset(dst, 0, bytes);
+}
+
 void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *entering, int64_t b0, int64_t b1)
 {
     int64_t t0 = fnn_rnn_time(d, 0);
-    for (int64_t b = b0; b < b1; b++) {
-        float *dst = entering + fnn_rnn_row(d, b, t0, d->units);
-        if (h0)
-            memcpy(dst, h0 + b * d->units, (size_t)d->units * sizeof(float));
-        else
-            memset(dst, 0, (size_t)d->units * sizeof(float));
-    }
+    for (int64_t b = b0; b < b1; b++)
+        fnn_rnn_rows_or_zeros(h0, b, 1, d->units, entering + fnn_rnn_row(d, b, t0, d->units));
 }
 
 void fnn_rnn_project_step(const fnn_rnn_dims *d, int64_t t, int64_t b0, int64_t b1)
@@ -186,6 +190,19 @@ int fnn_rnn_forward_run(fnn_rnn_dims *d, const float *x, float *xt, const float 
     return st;
 }
 
+int fnn_rnn_infer_run(const fnn_rnn_dims *d, int n_threads, int64_t floats_per_row, fnn_rnn_slice_fn fn,
+                      void *ctx)
+{
+    if (d->batch == 0 || d->steps == 0)
+        return FNN_OK;
+    /* Two rows a slice at least, as for projections by steps (fnn_rnn_forward_run), unless the batch is one
+     * row: then every thread count projects it as one row. */
+    int nt = fnn_rnn_team(d, n_threads);
+    while (nt > 1 && d->batch < 2 * nt)
+        nt--;
+    return fnn_rnn_run_slices(d, nt, (d->batch + nt - 1) / nt * floats_per_row, fn, ctx);
+}
+
 int fnn_rnn_backward_run(const fnn_rnn_dims *d, const float *recurrent, const float **rt, int *n_threads,
                          int64_t scratch_per_thread, fnn_rnn_slice_fn fn, void *ctx)
 {
@@ -202,15 +219,6 @@ int fnn_rnn_backward_run(const fnn_rnn_dims *d, const float *recurrent, const fl
     *rt = NULL;
     free(copy);
     return st;
-}
-
-void fnn_rnn_dh_start(const fnn_rnn_dims *d, const float *dh_last, float *dh, int64_t b0, int64_t rows)
-{
-    size_t bytes = (size_t)(rows * d->units) * sizeof(float);
-    if (dh_last)
-        memcpy(dh, dh_last + b0 * d->units, bytes);
-    else
-        memset(dh, 0, bytes);
 }
 
 void fnn_rnn_add_dseq(const fnn_rnn_dims *d, const float *dseq, int64_t b, int64_t s, float *dh)
@@ -305,7 +313,7 @@ static void simple_backward_slice(void *ctx, int64_t b0, int64_t b1, float *dh)
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
     int64_t h = d->units, rows = b1 - b0;
-    fnn_rnn_dh_start(d, j->dh_last, dh, b0, rows);
+    fnn_rnn_rows_or_zeros(j->dh_last, b0, rows, d->units, dh);
     for (int64_t s = d->steps - 1; s >= 0; s--) {
         int64_t t = fnn_rnn_time(d, s);
         for (int64_t b = b0; b < b1; b++) {

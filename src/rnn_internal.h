@@ -96,13 +96,19 @@ int fnn_rnn_forward_run(fnn_rnn_dims *d, const float *x, float *xt, const float 
                         float *gates, const float *h0, float *h_prev, int n_threads, fnn_rnn_slice_fn fn,
                         fnn_rnn_unit_step_fn unit_step, void *ctx);
 
+/* A cell's inference (fnn_*_infer_f32, nothing saved for backward): fn runs on a team of slices of at least
+ * two rows each (unless the batch is one row), with floats_per_row floats of scratch for each row of its
+ * slice; nothing for an empty batch or sequence. */
+int fnn_rnn_infer_run(const fnn_rnn_dims *d, int n_threads, int64_t floats_per_row, fnn_rnn_slice_fn fn,
+                      void *ctx);
+
 /* A cell's backward time loop: *rt holds a transposed copy of recurrent (units x width) while fn runs on a team
  * with scratch_per_thread floats each; *n_threads becomes the team size for the weight gradients that follow. */
 int fnn_rnn_backward_run(const fnn_rnn_dims *d, const float *recurrent, const float **rt, int *n_threads,
                          int64_t scratch_per_thread, fnn_rnn_slice_fn fn, void *ctx);
 
-/* dh (rows x units) = the rows b0.. of dh_last, or zeros when it is NULL. */
-void fnn_rnn_dh_start(const fnn_rnn_dims *d, const float *dh_last, float *dh, int64_t b0, int64_t rows);
+/* dst (rows x w) = rows b0 .. b0 + rows of src (batch x w), or zeros when src is NULL. */
+void fnn_rnn_rows_or_zeros(const float *src, int64_t b0, int64_t rows, int64_t w, float *dst);
 
 /* dh += the gradient of row b's output at step s in dseq (nothing when dseq is NULL). */
 void fnn_rnn_add_dseq(const fnn_rnn_dims *d, const float *dseq, int64_t b, int64_t s, float *dh);

@@ -198,3 +198,45 @@ def test_embedding_bad_ids():
         ops.embedding(np.array([np.nan]), table)
     with pytest.raises(TypeError, match="dtype"):
         ops.embedding(np.array(["a"]), table)
+
+
+@pytest.mark.parametrize("which", ISAS, ids=ISA_IDS)
+@pytest.mark.parametrize("shape", [(1, 5, 3, 17), (2, 3, 4, 8), (3, 7, 1, 33), (5, 4, 9, 16), (37, 9, 16, 64),
+                                   (64, 12, 24, 48), (9, 3, 2100, 16)])
+def test_lstm_inference_has_the_bits_of_forward(which, shape):
+    """lstm_infer (nothing saved, each step projected from x in slices of two rows or more) gives lstm_forward's
+    outputs bit for bit, with and without initial states, sequences and go_backwards, on 1 and 2 threads;
+    n_in = 2100 crosses the length from which a single row's projection sums in two halves."""
+    from fastnn import _kernels
+    batch, steps, features, units = shape
+    x, k, r, b, (h0, c0) = _problem("lstm", *shape, seed=sum(shape))
+    tanh, sigmoid = _kernels.ACT_TANH, _kernels.ACT_SIGMOID
+    for go_backwards, states, want_seq in ((False, False, True), (True, True, False), (False, True, True)):
+        init = (h0, c0) if states else (None, None)
+        with isa(which):
+            seq, h, c = ops.lstm(x, k, r, b, list(init) if states else None, go_backwards=go_backwards)
+            for n in (1, 2):
+                got_h, got_c = np.full_like(h, np.nan), np.full_like(c, np.nan)
+                got_seq = np.full_like(seq, np.nan) if want_seq else None
+                _kernels.lstm_infer(x, k, r, b, *init, tanh, sigmoid, go_backwards, got_h, got_c, got_seq, n)
+                np.testing.assert_array_equal(got_h, h)
+                np.testing.assert_array_equal(got_c, c)
+                if want_seq:
+                    np.testing.assert_array_equal(got_seq, seq)
+
+
+def test_lstm_inference_rejects_bad_buffers():
+    from fastnn import _kernels
+    x, k, r, b, (h0, c0) = _problem("lstm", 4, 3, 5, 8)
+    h, c = np.empty((4, 8), np.float32), np.empty((4, 8), np.float32)
+    args = (_kernels.ACT_TANH, _kernels.ACT_SIGMOID, False)
+    with pytest.raises(ValueError, match="h_last"):
+        _kernels.lstm_infer(x, k, r, b, h0, c0, *args, np.empty((3, 8), np.float32), c)
+    with pytest.raises(ValueError, match="c_last"):
+        _kernels.lstm_infer(x, k, r, b, h0, c0, *args, h, None)
+    with pytest.raises(ValueError, match="seq"):
+        _kernels.lstm_infer(x, k, r, b, h0, c0, *args, h, c, np.empty((4, 2, 8), np.float32))
+    with pytest.raises(ValueError, match="kernel"):
+        _kernels.lstm_infer(x, np.ascontiguousarray(k[:, :-1]), r, b, h0, c0, *args, h, c)
+    with pytest.raises(ValueError, match="lstm_infer: invalid argument"):  # GELU has no derivative from its output
+        _kernels.lstm_infer(x, k, r, b, h0, c0, _kernels.ACT_GELU, _kernels.ACT_SIGMOID, False, h, c)

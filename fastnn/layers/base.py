@@ -61,6 +61,10 @@ class Layer:
     def forward(self, x, training=False):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def forward_unsaved(self, x, training=False):
+        """`forward` when no backward will follow (inference): layers that can then keep less override it."""
+        return self.forward(x, training)
+
     def backward(self, grad_out, need_dx=True, accumulate=False):  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -93,8 +93,15 @@ class Bidirectional(Layer):
         return y[:, ::-1] if self.forward_layer.return_sequences else y
 
     def forward(self, x, training=False):
-        yf = self.forward_layer.forward(x, training)
-        yb = self._reversed(self.backward_layer.forward(x, training))
+        return self._merge(self.forward_layer.forward(x, training), self.backward_layer.forward(x, training))
+
+    def forward_unsaved(self, x, training=False):
+        return self._merge(self.forward_layer.forward_unsaved(x, training),
+                           self.backward_layer.forward_unsaved(x, training))
+
+    def _merge(self, yf, yb):
+        """The layer's output from both directions' (yb in the backward layer's order)."""
+        yb = self._reversed(yb)
         self._yf, self._yb = yf, yb
         if self.merge_mode == "concat":
             out = self._buffer("y", yf.shape[:-1] + (2 * yf.shape[-1],))

@@ -197,7 +197,8 @@ class GlobalMaxPool2D(_GlobalPooling2D):
 def forward_steps(layers, training, keep):
     """The forward pass of a layer sequence as (callable, argument) pairs, ``x = f(x, arg)`` in turn: each
     Conv2D that its kernel lets feed the 2x2 MaxPool2D after it runs both in one call (`forward_pooled`, which
-    keeps what backward needs when `keep`), the others ``layer.forward(x, training)``."""
+    keeps what backward needs when `keep`), the others ``layer.forward(x, training)``, or their
+    ``forward_unsaved`` when they have one and nothing is kept."""
     steps, i = [], 0
     while i < len(layers):
         layer = layers[i]
@@ -206,7 +207,8 @@ def forward_steps(layers, training, keep):
             steps.append((functools.partial(layer.forward_pooled, pool=nxt), keep))
             i += 2
         else:
-            steps.append((layer.forward, training))
+            unsaved = not keep and type(layer).forward_unsaved is not Layer.forward_unsaved
+            steps.append((layer.forward_unsaved if unsaved else layer.forward, training))
             i += 1
     return steps
 

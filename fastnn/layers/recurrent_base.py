@@ -63,6 +63,7 @@ class Recurrent(Layer):
         self._states = None         # stateful: the arrays carried from one batch to the next
         self._states_fresh = True   # the next batch may have any size (after reset_states or at first)
         self._final = None
+        self._saved = None          # what the last forward kept for backward (None after forward_unsaved)
 
     # ---- shapes ---------------------------------------------------------------------------------------
     def compute_output_shape(self, input_shape):
@@ -151,6 +152,10 @@ class Recurrent(Layer):
 
     # ---- backward -------------------------------------------------------------------------------------------
     def backward(self, grad_out, need_dx=True, accumulate=False):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__} {self.name!r}: backward needs the buffers of a forward pass "
+                               f"that kept them (training, or a pass for a gradient), but the last pass was "
+                               f"inference or there was none")
         grads = self._weight_grads(accumulate)
         if not need_dx and grads[0] is None:
             return None

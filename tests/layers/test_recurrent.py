@@ -273,6 +273,33 @@ def test_lstm_learns_a_sequence_task():
     assert model.evaluate(x[1000:], y[1000:], return_dict=True, verbose=0)["accuracy"] >= 0.9
 
 
+@pytest.mark.parametrize("threads_n", [1, 2])
+def test_lstm_predict_saves_nothing_and_gives_the_training_pass_bits(threads_n):
+    """Inference takes the LSTM kernel that keeps no buffers for backward (batches of two rows a thread or
+    more), alone, under Bidirectional and stateful: the outputs and carried states are those of the training
+    pass bit for bit. A backward after it asks for a pass that kept its buffers."""
+    x = np.random.default_rng(7).standard_normal((6, 5, 3)).astype(np.float32)
+    for layer in (L.LSTM(4, return_sequences=True), L.LSTM(4, go_backwards=True),
+                  L.Bidirectional(L.LSTM(4, return_sequences=True))):
+        fastnn.set_seed(7)
+        model = fastnn.Sequential([L.Input((5, 3)), layer, L.Dense(2)])
+        with threads(threads_n):
+            trained = model(x, training=True)
+            predicted = model.predict(x, batch_size=6, verbose=0)
+        np.testing.assert_array_equal(predicted, trained)
+        sub = layer.forward_layer if isinstance(layer, L.Bidirectional) else layer
+        assert sub._saved is None
+        with pytest.raises(RuntimeError, match="backward needs the buffers"):
+            sub.backward(np.ones((6, 5, 4) if sub.return_sequences else (6, 4), np.float32))
+    stateful = _built(L.LSTM(4, stateful=True), 5, 3, seed=8)
+    twin = _built(L.LSTM(4, stateful=True), 5, 3, seed=8)
+    with threads(threads_n):
+        for half in (x[:, :2], x[:, 2:]):
+            np.testing.assert_array_equal(stateful.forward_unsaved(half), twin.forward(half, True))
+    for a, b in zip(stateful.states, twin.states):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---- Bidirectional -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
 @pytest.mark.parametrize("return_sequences", [False, True])
