@@ -6,14 +6,16 @@ bias), in one call: at batch 1 the Python between the kernels was a quarter of a
 layer-by-layer path's, kernel for kernel, so weights, velocity and loss are bitwise the same (tests compare
 both). Threads are chosen as on that path (small steps on one). The C side can instead run a step as one
 parallel region in which each thread owns the same columns of every layer (`TEAM_*_WORK`); on the shared
-2-CPU machine it measured slower, so it is off. Models the plan does not cover (other layers, other optimizers
-or losses, clipping by norm) get None here and take the usual path.
+2-CPU machine it measured slower, so it is off, except at batch 1 when the first layer's GEMV is summed in
+halves: there the two threads own the first kernel by rows, and the step takes the team or one thread by
+which has lately been faster (`_timed_choice`). Models the plan does not cover (other layers, other
+optimizers or losses, clipping by norm) get None here and take the usual path.
 """
 import math
 
 import numpy as np
 
-from . import _fused_step, _kernels, _threads, activations, losses, optimizers
+from . import _fused_step, _kernels, _threads, _timed_choice, activations, losses, optimizers
 
 # Tests switch this off to compare the two ways bit for bit.
 ENABLED = True
@@ -179,6 +181,10 @@ class TrainPlan:
             return _kernels.DensePlan(batch, specs, grad), specs[-1][8]
 
         self.plans = _Plans(make)
+        # at batch 1 the C step can run the first layer's GEMV in halves on two threads, each updating the rows
+        # it read (src/dense_plan.c): no line of that kernel or its velocity moves between the cores
+        self.halves_first = _kernels.gemv_in_halves(1, layers[0].weights[0].shape[0])
+        self.by_rows = _timed_choice.TimedChoice()
 
     def run(self, model, x, t, w, metrics, serial):
         """One training step on validated x, targets t and weights w (or None); returns the loss. `serial`: a
@@ -187,9 +193,17 @@ class TrainPlan:
         plan, out = self.plans.get(len(x))
         team, threads = _threads_for(len(x) * self.size, TEAM_STEP_WORK, serial)
         sparse = self.loss_kind == _kernels.DENSE_XENT_SPARSE
-        loss = plan.sgd_step(x, self.loss_kind, t if sparse else None, None if sparse else t, w,
-                             opt.learning_rate, opt.momentum, opt.nesterov, opt.weight_decay or 0.0,
-                             opt.clipvalue or 0.0, team, threads)
+        args = (x, self.loss_kind, t if sparse else None, None if sparse else t, w, opt.learning_rate, opt.momentum,
+                opt.nesterov, opt.weight_decay or 0.0, opt.clipvalue or 0.0)
+        n = _kernels.omp_max_threads()
+        if not team and self.halves_first and len(x) == 1 and serial and n > 1 and not _threads.contended():
+            # one thread, or a team sharing the first kernel by rows: whichever has lately been faster
+            way = self.by_rows.next_way()
+            start = _timed_choice.clock()
+            loss = plan.sgd_step(*args, way == 1, n if way else 1)
+            self.by_rows.took(way, _timed_choice.clock() - start)
+        else:
+            loss = plan.sgd_step(*args, team, threads)
         if not math.isfinite(loss):
             from .training import NonFiniteLossError
             raise NonFiniteLossError(loss)

@@ -19,6 +19,7 @@ cdef extern from "fnn.h" nogil:
                      const float *b, int64_t ldb, int trans_b,
                      float *c, int64_t ldc, int accumulate,
                      const float *bias, int act, float act_alpha, int n_threads)
+    int fnn_gemv_in_halves(int64_t m, int64_t k)
 
     int fnn_act_forward_f32(int64_t rows, int64_t cols, const float *x, int64_t ldx, const float *bias,
                             float *y, int64_t ldy, int act, float alpha, int n_threads)

@@ -100,6 +100,12 @@ cdef int gemm_buffers(Py_buffer *a, Py_buffer *b, Py_buffer *c, Py_buffer *bias,
     return 0
 
 
+def gemv_in_halves(int64_t m, int64_t k):
+    """Whether gemm sums a product of m rows (not transposed) over k in two fixed halves on this CPU: a single
+    row against 512 or more rows, which two threads can then split by rows."""
+    return fnn_gemv_in_halves(m, k) != 0
+
+
 def fma_peak_gflops(double seconds=0.2, int n_threads=1):
     """Measured float32 FMA throughput of this machine in GFLOP/s, on n_threads threads with the current ISA.
 

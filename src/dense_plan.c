@@ -16,11 +16,14 @@
  * element's arithmetic does not depend on where its block starts, so the results are the same for any thread
  * count. Without `team`, the layers run one after another, each kernel on n_threads threads. (The Python side
  * uses `team` only below a threshold, 0 for now: on the shared 2-CPU machine the region measured slower.)
+ * A training step at batch 1 whose first GEMV is summed in halves takes its own team instead
+ * (halves_step_part): the two threads share only the first layer, by rows.
  */
 #include "fnn.h"
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -39,6 +42,8 @@ typedef struct {
     double lr, momentum, weight_decay, clipvalue;
     int nesterov;
     double *loss;
+    float *part;            /* halves_step_part: the second half of layer 0's GEMV */
+    const float **first_dz; /* halves_step_part: layer 0's dz, once thread 0 has it (NULL: no update) */
 } step_job;
 
 /* Columns [lo, hi) of `total` owned by thread t of nt. */
@@ -84,10 +89,11 @@ static void forward_columns(const step_job *s, int64_t l, int64_t c0, int64_t c1
     }
 }
 
-/* The forward pass of thread t of nt; a final softmax runs on thread 0 once its input is complete. */
-static void forward_part(const step_job *s, int t, int nt, int kt)
+/* The forward pass of layers l0.. on thread t of nt; a final softmax runs on thread 0 once its input is
+ * complete. */
+static void forward_layers(const step_job *s, int64_t l0, int t, int nt, int kt)
 {
-    for (int64_t l = 0; l < s->n_layers; l++) {
+    for (int64_t l = l0; l < s->n_layers; l++) {
         const fnn_dense_layer *d = &s->layers[l];
         int64_t c0, c1;
         share(d->n_out, t, nt, &c0, &c1);
@@ -99,6 +105,11 @@ static void forward_part(const step_job *s, int t, int nt, int kt)
             team_barrier(nt);
         }
     }
+}
+
+static void forward_part(const step_job *s, int t, int nt, int kt)
+{
+    forward_layers(s, 0, t, nt, kt);
 }
 
 static double compute_loss(const step_job *s, int kt)
@@ -177,29 +188,66 @@ static void kernel_rows(const step_job *s, int64_t l, const float *dz, int64_t r
     update_block(s, l, dz, r0, r1, 0, n, kt);
 }
 
-static void step_part(const step_job *s, int t, int nt, int kt)
+/* The backward pass of thread t of nt from the loss gradient, every update included but, unless
+ * update_first, that of layer 0's kernel; returns layer 0's dz. */
+static const float *backward_layers(const step_job *s, int t, int nt, int kt, int update_first)
 {
-    forward_part(s, t, nt, kt);
-    if (t == 0)
-        *s->loss = compute_loss(s, kt);
-    team_barrier(nt);
-    if (!isfinite(*s->loss))
-        return; /* the caller raises; nothing was updated */
     const float *dy = s->grad;
-    for (int64_t l = s->n_layers - 1; l >= 0; l--) {
+    for (int64_t l = s->n_layers - 1;; l--) {
         const fnn_dense_layer *d = &s->layers[l];
         int64_t c0, c1, r0, r1;
         share(d->n_out, t, nt, &c0, &c1);
         const float *dz = local_backward(s, l, dy, c0, c1, kt);
         if (l == 0) {
-            update_block(s, 0, dz, 0, s->layers[0].n_in, c0, c1, kt); /* the columns of the forward pass */
-            break;
+            if (update_first)
+                update_block(s, 0, dz, 0, s->layers[0].n_in, c0, c1, kt); /* the columns of the forward pass */
+            return dz;
         }
         team_barrier(nt); /* dz of all columns, for the rows of dx */
         share(d->n_in, t, nt, &r0, &r1);
         kernel_rows(s, l, dz, r0, r1, kt);
         dy = d->dx; /* columns r0..r1 of the layer below: this thread's own, no barrier */
     }
+}
+
+static void step_part(const step_job *s, int t, int nt, int kt)
+{
+    forward_part(s, t, nt, kt);
+    if (t == 0)
+        *s->loss = compute_loss(s, kt);
+    team_barrier(nt);
+    if (isfinite(*s->loss)) /* else the caller raises; nothing was updated */
+        backward_layers(s, t, nt, kt, 1);
+}
+
+/* A step at batch 1 whose first GEMV is summed in halves (fnn_gemv_in_halves), on a team: threads 0 and 1
+ * each compute one half, reading only their half of the first kernel's rows, and later update those rows, so
+ * no line of the largest kernel or its velocity moves between the cores. Thread 0 runs the rest alone: the
+ * layers above are too small to pay for the barriers a split costs. The same calls as step_part on one
+ * thread, so the same bits. */
+static void halves_step_part(const step_job *s, int t, int nt, int kt)
+{
+    (void)kt;
+    const fnn_dense_layer *d = &s->layers[0];
+    float *out = d->z ? d->z : d->y;
+    int64_t n = d->n_out, half = d->n_in / 2;
+    if (t < 2)
+        fnn_gemv_half_f32(n, d->n_in, s->x, d->kernel, n, t, t == 0 ? out : s->part);
+    team_barrier(nt);
+    const float *dz = NULL;
+    if (t == 0) {
+        fnn_gemv_halves_finish(n, out, s->part, d->bias, d->z ? FNN_ACT_LINEAR : d->act, d->alpha);
+        if (d->z)
+            fnn_act_forward_f32(1, n, d->z, n, NULL, d->y, n, d->act, d->alpha, 1);
+        forward_layers(s, 1, 0, 1, 1);
+        *s->loss = compute_loss(s, 1);
+        if (isfinite(*s->loss))
+            *s->first_dz = backward_layers(s, 0, 1, 1, 0);
+    }
+    team_barrier(nt);
+    dz = *s->first_dz;
+    if (t < 2 && dz)
+        update_block(s, 0, dz, t ? half : 0, t ? d->n_in : half, 0, n, 1);
 }
 
 static int bad_plan(int64_t n_layers, const fnn_dense_layer *layers, int64_t batch, const float *x)
@@ -242,7 +290,7 @@ int fnn_dense_forward_f32(int64_t n_layers, const fnn_dense_layer *layers, int64
 {
     if (bad_plan(n_layers, layers, batch, x))
         return FNN_EBADARG;
-    step_job s = {n_layers, batch, layers, x, 0, NULL, NULL, NULL, NULL, 0.0, 0.0, 0.0, 0.0, 0, NULL};
+    step_job s = {n_layers, batch, layers, x, 0, NULL, NULL, NULL, NULL, 0.0, 0.0, 0.0, 0.0, 0, NULL, NULL, NULL};
     run(forward_part, &s, team, n_threads);
     return FNN_OK;
 }
@@ -269,9 +317,18 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
             if (labels[i] < 0 || labels[i] >= c)
                 return FNN_EBADARG;
     }
+    const float *first_dz = NULL;
     step_job s = {n_layers, batch, layers, x, loss_kind, labels, targets, w, grad, lr, momentum, weight_decay,
-                  clipvalue, nesterov != 0, loss};
+                  clipvalue, nesterov != 0, loss, NULL, &first_dz};
     *loss = NAN;
+    if (team && n_threads > 1 && batch == 1 && fnn_gemv_in_halves(1, layers[0].n_in)) {
+        s.part = malloc((size_t)layers[0].n_out * sizeof(float));
+        if (!s.part)
+            return FNN_ENOMEM;
+        run(halves_step_part, &s, team, n_threads);
+        free(s.part);
+        return FNN_OK;
+    }
     run(step_part, &s, team, n_threads);
     return FNN_OK;
 }

@@ -55,6 +55,14 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k,
                  const float *b, int64_t ldb, int trans_b,
                  float *c, int64_t ldc, int accumulate,
                  const float *bias, int act, float act_alpha, int n_threads);
+/* A single row (m = 1, neither operand transposed) with k >= 512 rows of B is summed in two fixed halves of k,
+ * each one chain, then added: fnn_gemv_in_halves(m, k) says whether fnn_gemm_f32 does so on this CPU. To
+ * split the halves between threads: fnn_gemv_half_f32 computes half 0 ([0, k/2)) or 1 ([k/2, k)) of
+ * c = a @ B (n columns, one thread), and fnn_gemv_halves_finish adds the second into the first (c += part),
+ * then the bias and activation, on any range of columns: bitwise what fnn_gemm_f32 gives. */
+int fnn_gemv_in_halves(int64_t m, int64_t k);
+int fnn_gemv_half_f32(int64_t n, int64_t k, const float *a, const float *b, int64_t ldb, int half, float *c);
+void fnn_gemv_halves_finish(int64_t n, float *c, const float *part, const float *bias, int act, float alpha);
 
 /* ---- act.c: activations ---------------------------------------------------------------------------- */
 /* y[i, j] = act(x[i, j] + bias[j]) for a rows x cols block (bias may be NULL); in place when y == x. */
@@ -229,7 +237,7 @@ int fnn_lstm_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t uni
                          float *h_prev, float *c_prev, float *h_last, float *c_last, float *seq, int n_threads);
 /* Inference: the outputs of fnn_lstm_forward_f32 (h_last, c_last and seq) without saving anything, each step's
  * gates and states kept in cache. The same bits as forward for any n_threads, except a single-row batch with
- * n_in >= 2048 (forward projects its steps together; one row at a time sums long rows in two halves). */
+ * n_in >= 512 (forward projects its steps together; one row at a time sums long rows in two halves). */
 int fnn_lstm_infer_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
                        const float *kernel, const float *recurrent, const float *bias, const float *h0,
                        const float *c0, int act, int rec_act, int go_backwards, float *h_last, float *c_last,

@@ -277,7 +277,7 @@ int fnn_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, i
     if (arithmetic < PARALLEL_MIN_ARITHMETIC_CYCLES && memory < PARALLEL_MIN_MEMORY_CYCLES)
         nt = 1;
     g.dk = fit_direct(g.kr, m, n);
-    if (m == 1 && !g.trans_a && !g.trans_b && k >= FNN_GEMV_HALVES_MIN_K && g.kr->gemv.fn)
+    if (!g.trans_a && !g.trans_b && fnn_gemv_in_halves(m, k))
         return fnn_gemv_halves(&g, nt);
     if (narrow_transposed(&g))
         return run_transposed(&g, nt);

@@ -85,7 +85,7 @@ void fnn_gemm_direct_chunk(const problem *g, const fnn_gemm_chunk *ch);
 void fnn_gemm_sink_chunk(const problem *g, const fnn_gemm_chunk *ch);
 
 /* GEMVs (m = 1, neither operand transposed) with at least this many rows of B take src/gemm_gemv_halves.c. */
-#define FNN_GEMV_HALVES_MIN_K 2048
+#define FNN_GEMV_HALVES_MIN_K 512
 
 /* C = act(A @ B [+ C] [+ bias]) for such a GEMV, k summed in two fixed halves (g->dk is the GEMV kernel). */
 int fnn_gemv_halves(const problem *g, int n_threads);
