@@ -211,6 +211,23 @@ def gru_forward(const float[:, :, ::1] x, const float[:, ::1] kernel, const floa
     check(status, what)
 
 
+def gru_infer(const float[:, :, ::1] x, const float[:, ::1] kernel, const float[:, ::1] recurrent,
+              const float[:, ::1] bias, const float[:, ::1] h0, int act, int rec_act, bint go_backwards,
+              float[:, ::1] h_last, float[:, :, ::1] seq=None, int n_threads=1):
+    """gru_forward's outputs (h_last, seq) for inference, saving nothing for backward."""
+    cdef Py_ssize_t d[4]
+    what = "gru_infer"
+    check_recurrent(what, x, kernel, recurrent, 3, False, d)
+    need_shape(bias, (2, 3 * d[3]), "bias", what)
+    require(what, {"h_last": h_last})
+    check_arrays(what, d, 3, {"h0": (h0, "row"), "h_last": (h_last, "row"), "seq": (seq, "seq")})
+    cdef int status
+    with nogil:
+        status = fnn_gru_infer_f32(d[0], d[1], d[2], d[3], cptr3(x), cptr2(kernel), cptr2(recurrent), cptr2(bias),
+                                   cptr2(h0), act, rec_act, go_backwards, ptr2(h_last), ptr3(seq), n_threads)
+    check(status, what)
+
+
 def gru_backward(const float[:, :, ::1] xt, const float[:, ::1] kernel, const float[:, ::1] recurrent,
                  const float[:, :, ::1] gates, const float[:, :, ::1] rec_h, const float[:, :, ::1] h_prev,
                  const float[:, :, ::1] dseq, const float[:, ::1] dh_last, int act, int rec_act, bint go_backwards,

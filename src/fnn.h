@@ -253,6 +253,10 @@ int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t unit
                         const float *kernel, const float *recurrent, const float *bias, const float *h0, int act,
                         int rec_act, int go_backwards, float *xt, float *gates, float *rec_h, float *h_prev,
                         float *h_last, float *seq, int n_threads);
+/* Inference, as fnn_lstm_infer_f32: h_last and seq, nothing saved. */
+int fnn_gru_infer_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                      const float *kernel, const float *recurrent, const float *bias, const float *h0, int act,
+                      int rec_act, int go_backwards, float *h_last, float *seq, int n_threads);
 int fnn_gru_backward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *xt,
                          const float *kernel, const float *recurrent, const float *gates, const float *rec_h,
                          const float *h_prev, const float *dseq, const float *dh_last, int act, int rec_act,

@@ -18,23 +18,31 @@ typedef struct {
     const float *recurrent, *rec_bias, *rt, *dseq, *dh_last;
     float *gates, *rec_h, *h_prev, *h_last, *seq, *dzx, *dzr;
     int act, rec_act;
+    const float *x, *kernel, *bias, *h0; /* fnn_gru_infer_f32 only */
 } gru_job;
 
-static void gru_cell_forward(const gru_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t)
+/* One row: g (3u, the input projection plus the recurrent z, r parts) becomes the activated gates, rh holding
+ * the recurrent h part; from the entering state hp writes h_t to hn. */
+static void gru_cell(const gru_job *j, const struct fnn_ew *ew, float *g, const float *rh, const float *hp,
+                     float *hn)
 {
-    const fnn_rnn_dims *d = &j->d;
-    int64_t u = d->units;
-    float *g = j->gates + fnn_rnn_row(d, b, t, 3 * u);
+    int64_t u = j->d.units;
     float *zg = g, *rg = g + u, *ng = g + 2 * u;
-    const float *rh = j->rec_h + fnn_rnn_row(d, b, t, u);
-    const float *hp = j->h_prev + fnn_rnn_row(d, b, t, u);
-    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s);
     ew->act_forward(2 * u, zg, NULL, zg, j->rec_act, 0.0f);
     for (int64_t k = 0; k < u; k++)
         ng[k] += rg[k] * rh[k];
     ew->act_forward(u, ng, NULL, ng, j->act, 0.0f);
     for (int64_t k = 0; k < u; k++)
         hn[k] = zg[k] * hp[k] + (1.0f - zg[k]) * ng[k];
+}
+
+static void gru_cell_forward(const gru_job *j, const struct fnn_ew *ew, int64_t b, int64_t s, int64_t t)
+{
+    const fnn_rnn_dims *d = &j->d;
+    int64_t u = d->units;
+    float *hn = fnn_rnn_next_state(d, j->h_prev, j->h_last, b, s);
+    gru_cell(j, ew, j->gates + fnn_rnn_row(d, b, t, 3 * u), j->rec_h + fnn_rnn_row(d, b, t, u),
+             j->h_prev + fnn_rnn_row(d, b, t, u), hn);
     if (j->seq)
         memcpy(j->seq + fnn_rnn_seq_row(d, b, s, u), hn, (size_t)u * sizeof(float));
 }
@@ -71,6 +79,48 @@ int fnn_gru_forward_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t unit
     if (fnn_rnn_dims_check(&j.d, 3) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act))
         return FNN_EBADARG;
     return fnn_rnn_forward_run(&j.d, x, xt, kernel, bias, gates, h0, h_prev, n_threads, gru_forward_slice, NULL, &j);
+}
+
+/* Inference, as lstm_infer_slice: scratch holds the step's gates (rows x 3u) and recurrent h part (rows x u),
+ * then h (rows x u) for each parity of s. */
+static void gru_infer_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
+{
+    const gru_job *j = ctx;
+    const fnn_rnn_dims *d = &j->d;
+    const struct fnn_ew *ew = fnn_ew_current();
+    int64_t u = d->units, rows = b1 - b0, ldx = d->steps * d->n_in;
+    const float *rb = j->rec_bias;
+    float *g = scratch, *rh = g + rows * 3 * u, *h[2] = {rh + rows * u, rh + rows * 2 * u};
+    fnn_rnn_rows_or_zeros(j->h0, b0, rows, u, h[0]);
+    for (int64_t s = 0; s < d->steps; s++) {
+        int64_t t = fnn_rnn_time(d, s);
+        const float *hp = h[s & 1];
+        float *hn = h[~s & 1];
+        fnn_gemm_f32(rows, 3 * u, d->n_in, j->x + b0 * ldx + t * d->n_in, ldx > 0 ? ldx : 1, 0, j->kernel, 3 * u, 0,
+                     g, 3 * u, 0, j->bias, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_gemm_f32(rows, 2 * u, u, hp, u, 0, j->recurrent, 3 * u, 0, g, 3 * u, 1, rb, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_gemm_f32(rows, u, u, hp, u, 0, j->recurrent + 2 * u, 3 * u, 0, rh, u, 0, rb ? rb + 2 * u : NULL,
+                     FNN_ACT_LINEAR, 0.0f, 1);
+        for (int64_t r = 0; r < rows; r++) {
+            gru_cell(j, ew, g + r * 3 * u, rh + r * u, hp + r * u, hn + r * u);
+            if (j->seq)
+                memcpy(j->seq + fnn_rnn_seq_row(d, b0 + r, s, u), hn + r * u, (size_t)u * sizeof(float));
+        }
+    }
+    memcpy(j->h_last + b0 * u, h[d->steps & 1], (size_t)(rows * u) * sizeof(float));
+}
+
+int fnn_gru_infer_f32(int64_t batch, int64_t steps, int64_t n_in, int64_t units, const float *x,
+                      const float *kernel, const float *recurrent, const float *bias, const float *h0, int act,
+                      int rec_act, int go_backwards, float *h_last, float *seq, int n_threads)
+{
+    gru_job j = {{batch, steps, n_in, units, 3 * units, go_backwards != 0}, recurrent,
+                 bias ? bias + 3 * units : NULL, NULL, NULL, NULL, NULL, NULL, NULL, h_last, seq, NULL, NULL,
+                 act, rec_act};
+    if (fnn_rnn_dims_check(&j.d, 3) || !fnn_rnn_act_ok(act) || !fnn_rnn_act_ok(rec_act) || !h_last)
+        return FNN_EBADARG;
+    j.x = x, j.kernel = kernel, j.bias = bias, j.h0 = h0;
+    return fnn_rnn_infer_run(&j.d, n_threads, 6 * units, gru_infer_slice, &j);
 }
 
 /* Row b at step s: writes dzx and dzr from dh (d loss / d h_t), and leaves z * dh in dh. */

@@ -201,31 +201,32 @@ def test_embedding_bad_ids():
 
 
 @pytest.mark.parametrize("which", ISAS, ids=ISA_IDS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("shape", [(1, 5, 3, 17), (2, 3, 4, 8), (3, 7, 1, 33), (5, 4, 9, 16), (37, 9, 16, 64),
                                    (64, 12, 24, 48), (9, 3, 600, 16)])
-def test_lstm_inference_has_the_bits_of_forward(which, shape):
-    """lstm_infer (nothing saved, each step projected from x in slices of two rows or more) gives lstm_forward's
-    outputs bit for bit, with and without initial states, sequences and go_backwards, on 1 and 2 threads;
-    n_in = 600 crosses the length from which a single row's projection sums in two halves."""
+def test_inference_has_the_bits_of_forward(which, cell, shape):
+    """lstm_infer and gru_infer (nothing saved, each step projected from x in slices of two rows or more) give
+    the forward pass's outputs bit for bit, with and without initial states, sequences and go_backwards, on 1
+    and 2 threads; n_in = 600 crosses the length from which a single row's projection sums in two halves."""
     from fastnn import _kernels
-    batch, steps, features, units = shape
-    x, k, r, b, (h0, c0) = _problem("lstm", *shape, seed=sum(shape))
-    tanh, sigmoid = _kernels.ACT_TANH, _kernels.ACT_SIGMOID
-    for go_backwards, states, want_seq in ((False, False, True), (True, True, False), (False, True, True)):
-        init = (h0, c0) if states else (None, None)
+    x, k, r, b, states = _problem(cell, *shape, seed=sum(shape))
+    infer = getattr(_kernels, cell + "_infer")
+    acts = (_kernels.ACT_TANH, _kernels.ACT_SIGMOID)
+    for go_backwards, with_states, want_seq in ((False, False, True), (True, True, False), (False, True, True)):
+        init = states if with_states else [None] * len(states)
         with isa(which):
-            seq, h, c = ops.lstm(x, k, r, b, list(init) if states else None, go_backwards=go_backwards)
+            seq, *finals = getattr(ops, cell)(x, k, r, b, states if with_states else None, go_backwards=go_backwards)
             for n in (1, 2):
-                got_h, got_c = np.full_like(h, np.nan), np.full_like(c, np.nan)
+                got = [np.full_like(f, np.nan) for f in finals]
                 got_seq = np.full_like(seq, np.nan) if want_seq else None
-                _kernels.lstm_infer(x, k, r, b, *init, tanh, sigmoid, go_backwards, got_h, got_c, got_seq, n)
-                np.testing.assert_array_equal(got_h, h)
-                np.testing.assert_array_equal(got_c, c)
+                infer(x, k, r, b, *init, *acts, go_backwards, *got, got_seq, n)
+                for g, f in zip(got, finals):
+                    np.testing.assert_array_equal(g, f)
                 if want_seq:
                     np.testing.assert_array_equal(got_seq, seq)
 
 
-def test_lstm_inference_rejects_bad_buffers():
+def test_inference_rejects_bad_buffers():
     from fastnn import _kernels
     x, k, r, b, (h0, c0) = _problem("lstm", 4, 3, 5, 8)
     h, c = np.empty((4, 8), np.float32), np.empty((4, 8), np.float32)
@@ -240,3 +241,5 @@ def test_lstm_inference_rejects_bad_buffers():
         _kernels.lstm_infer(x, np.ascontiguousarray(k[:, :-1]), r, b, h0, c0, *args, h, c)
     with pytest.raises(ValueError, match="lstm_infer: invalid argument"):  # GELU has no derivative from its output
         _kernels.lstm_infer(x, k, r, b, h0, c0, _kernels.ACT_GELU, _kernels.ACT_SIGMOID, False, h, c)
+    with pytest.raises(ValueError, match="h_last"):
+        _kernels.gru_infer(*_problem("gru", 4, 3, 5, 8)[:4], None, *args, None)

@@ -274,13 +274,15 @@ def test_lstm_learns_a_sequence_task():
 
 
 @pytest.mark.parametrize("threads_n", [1, 2])
-def test_lstm_predict_saves_nothing_and_gives_the_training_pass_bits(threads_n):
-    """Inference takes the LSTM kernel that keeps no buffers for backward (batches of two rows a thread or
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_predict_saves_nothing_and_gives_the_training_pass_bits(name, threads_n):
+    """Inference takes the cell's kernel that keeps no buffers for backward (batches of two rows a thread or
     more), alone, under Bidirectional and stateful: the outputs and carried states are those of the training
     pass bit for bit. A backward after it asks for a pass that kept its buffers."""
+    cls = LAYERS[name][0]
     x = np.random.default_rng(7).standard_normal((6, 5, 3)).astype(np.float32)
-    for layer in (L.LSTM(4, return_sequences=True), L.LSTM(4, go_backwards=True),
-                  L.Bidirectional(L.LSTM(4, return_sequences=True))):
+    for layer in (cls(4, return_sequences=True), cls(4, go_backwards=True),
+                  L.Bidirectional(cls(4, return_sequences=True))):
         fastnn.set_seed(7)
         model = fastnn.Sequential([L.Input((5, 3)), layer, L.Dense(2)])
         with threads(threads_n):
@@ -291,8 +293,8 @@ def test_lstm_predict_saves_nothing_and_gives_the_training_pass_bits(threads_n):
         assert sub._saved is None
         with pytest.raises(RuntimeError, match="backward needs the buffers"):
             sub.backward(np.ones((6, 5, 4) if sub.return_sequences else (6, 4), np.float32))
-    stateful = _built(L.LSTM(4, stateful=True), 5, 3, seed=8)
-    twin = _built(L.LSTM(4, stateful=True), 5, 3, seed=8)
+    stateful = _built(cls(4, stateful=True), 5, 3, seed=8)
+    twin = _built(cls(4, stateful=True), 5, 3, seed=8)
     with threads(threads_n):
         for half in (x[:, :2], x[:, 2:]):
             np.testing.assert_array_equal(stateful.forward_unsaved(half), twin.forward(half, True))
