@@ -42,8 +42,7 @@ typedef struct {
     double lr, momentum, weight_decay, clipvalue;
     int nesterov;
     double *loss;
-    float *part;            /* halves_step_part: the second half of layer 0's GEMV */
-    const float **first_dz; /* halves_step_part: layer 0's dz, once thread 0 has it (NULL: no update) */
+    float *part; /* halves_step_part: the second half of layer 0's GEMV */
 } step_job;
 
 /* Columns [lo, hi) of `total` owned by thread t of nt. */
@@ -133,13 +132,19 @@ static double compute_loss(const step_job *s, int kt)
     return loss;
 }
 
+/* Where a layer's dz is: dy itself for a linear layer. */
+static inline const float *layer_dz(const fnn_dense_layer *d, const float *dy)
+{
+    return d->act == FNN_ACT_LINEAR ? dy : d->dz;
+}
+
 /* dz = dy * act'(z) on columns [c0, c1) (dz is dy itself for a linear layer), then the bias gradient and the
  * bias update on those columns. Returns dz. */
 static const float *local_backward(const step_job *s, int64_t l, const float *dy, int64_t c0, int64_t c1, int kt)
 {
     const fnn_dense_layer *d = &s->layers[l];
     int64_t n = d->n_out, cols = c1 - c0;
-    const float *dz = d->act == FNN_ACT_LINEAR ? dy : d->dz;
+    const float *dz = layer_dz(d, dy);
     if (cols <= 0)
         return dz;
     if (d->act != FNN_ACT_LINEAR) {
@@ -189,8 +194,8 @@ static void kernel_rows(const step_job *s, int64_t l, const float *dz, int64_t r
 }
 
 /* The backward pass of thread t of nt from the loss gradient, every update included but, unless
- * update_first, that of layer 0's kernel; returns layer 0's dz. */
-static const float *backward_layers(const step_job *s, int t, int nt, int kt, int update_first)
+ * update_first, that of layer 0's kernel. */
+static void backward_layers(const step_job *s, int t, int nt, int kt, int update_first)
 {
     const float *dy = s->grad;
     for (int64_t l = s->n_layers - 1;; l--) {
@@ -201,7 +206,7 @@ static const float *backward_layers(const step_job *s, int t, int nt, int kt, in
         if (l == 0) {
             if (update_first)
                 update_block(s, 0, dz, 0, s->layers[0].n_in, c0, c1, kt); /* the columns of the forward pass */
-            return dz;
+            return;
         }
         team_barrier(nt); /* dz of all columns, for the rows of dx */
         share(d->n_in, t, nt, &r0, &r1);
@@ -227,14 +232,13 @@ static void step_part(const step_job *s, int t, int nt, int kt)
  * thread, so the same bits. */
 static void halves_step_part(const step_job *s, int t, int nt, int kt)
 {
-    (void)kt;
+    (void)kt; /* every call runs on one thread */
     const fnn_dense_layer *d = &s->layers[0];
     float *out = d->z ? d->z : d->y;
     int64_t n = d->n_out, half = d->n_in / 2;
     if (t < 2)
         fnn_gemv_half_f32(n, d->n_in, s->x, d->kernel, n, t, t == 0 ? out : s->part);
     team_barrier(nt);
-    const float *dz = NULL;
     if (t == 0) {
         fnn_gemv_halves_finish(n, out, s->part, d->bias, d->z ? FNN_ACT_LINEAR : d->act, d->alpha);
         if (d->z)
@@ -242,12 +246,12 @@ static void halves_step_part(const step_job *s, int t, int nt, int kt)
         forward_layers(s, 1, 0, 1, 1);
         *s->loss = compute_loss(s, 1);
         if (isfinite(*s->loss))
-            *s->first_dz = backward_layers(s, 0, 1, 1, 0);
+            backward_layers(s, 0, 1, 1, 0);
     }
     team_barrier(nt);
-    dz = *s->first_dz;
-    if (t < 2 && dz)
-        update_block(s, 0, dz, t ? half : 0, t ? d->n_in : half, 0, n, 1);
+    if (t < 2 && isfinite(*s->loss)) /* layer 0's dz, from the layer above's dx (or the loss gradient) */
+        update_block(s, 0, layer_dz(d, s->n_layers > 1 ? s->layers[1].dx : s->grad), t ? half : 0,
+                     t ? d->n_in : half, 0, n, 1);
 }
 
 static int bad_plan(int64_t n_layers, const fnn_dense_layer *layers, int64_t batch, const float *x)
@@ -290,7 +294,7 @@ int fnn_dense_forward_f32(int64_t n_layers, const fnn_dense_layer *layers, int64
 {
     if (bad_plan(n_layers, layers, batch, x))
         return FNN_EBADARG;
-    step_job s = {n_layers, batch, layers, x, 0, NULL, NULL, NULL, NULL, 0.0, 0.0, 0.0, 0.0, 0, NULL, NULL, NULL};
+    step_job s = {n_layers, batch, layers, x, 0, NULL, NULL, NULL, NULL, 0.0, 0.0, 0.0, 0.0, 0, NULL, NULL};
     run(forward_part, &s, team, n_threads);
     return FNN_OK;
 }
@@ -317,9 +321,8 @@ int fnn_dense_sgd_step_f32(int64_t n_layers, const fnn_dense_layer *layers, int6
             if (labels[i] < 0 || labels[i] >= c)
                 return FNN_EBADARG;
     }
-    const float *first_dz = NULL;
     step_job s = {n_layers, batch, layers, x, loss_kind, labels, targets, w, grad, lr, momentum, weight_decay,
-                  clipvalue, nesterov != 0, loss, NULL, &first_dz};
+                  clipvalue, nesterov != 0, loss, NULL};
     *loss = NAN;
     if (team && n_threads > 1 && batch == 1 && fnn_gemv_in_halves(1, layers[0].n_in)) {
         s.part = malloc((size_t)layers[0].n_out * sizeof(float));

@@ -88,7 +88,7 @@ static void gru_infer_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
     const gru_job *j = ctx;
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
-    int64_t u = d->units, rows = b1 - b0, ldx = d->steps * d->n_in;
+    int64_t u = d->units, rows = b1 - b0;
     const float *rb = j->rec_bias;
     float *g = scratch, *rh = g + rows * 3 * u, *h[2] = {rh + rows * u, rh + rows * 2 * u};
     fnn_rnn_rows_or_zeros(j->h0, b0, rows, u, h[0]);
@@ -96,8 +96,7 @@ static void gru_infer_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
         int64_t t = fnn_rnn_time(d, s);
         const float *hp = h[s & 1];
         float *hn = h[~s & 1];
-        fnn_gemm_f32(rows, 3 * u, d->n_in, j->x + b0 * ldx + t * d->n_in, ldx > 0 ? ldx : 1, 0, j->kernel, 3 * u, 0,
-                     g, 3 * u, 0, j->bias, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_rnn_project_from_x(d, j->x, j->kernel, j->bias, t, b0, rows, g);
         fnn_gemm_f32(rows, 2 * u, u, hp, u, 0, j->recurrent, 3 * u, 0, g, 3 * u, 1, rb, FNN_ACT_LINEAR, 0.0f, 1);
         fnn_gemm_f32(rows, u, u, hp, u, 0, j->recurrent + 2 * u, 3 * u, 0, rh, u, 0, rb ? rb + 2 * u : NULL,
                      FNN_ACT_LINEAR, 0.0f, 1);

@@ -106,15 +106,14 @@ static void lstm_infer_slice(void *ctx, int64_t b0, int64_t b1, float *scratch)
     const lstm_job *j = ctx;
     const fnn_rnn_dims *d = &j->d;
     const struct fnn_ew *ew = fnn_ew_current();
-    int64_t u = d->units, rows = b1 - b0, ldx = d->steps * d->n_in;
+    int64_t u = d->units, rows = b1 - b0;
     float *z = scratch, *h[2] = {z + rows * 4 * u, z + rows * 5 * u}, *c[2] = {z + rows * 6 * u, z + rows * 7 * u};
     fnn_rnn_rows_or_zeros(j->h0, b0, rows, u, h[0]);
     fnn_rnn_rows_or_zeros(j->c0, b0, rows, u, c[0]);
     for (int64_t s = 0; s < d->steps; s++) {
         int64_t t = fnn_rnn_time(d, s);
         float *hp = h[s & 1], *cp = c[s & 1], *hn = h[~s & 1], *cn = c[~s & 1];
-        fnn_gemm_f32(rows, 4 * u, d->n_in, j->x + b0 * ldx + t * d->n_in, ldx > 0 ? ldx : 1, 0, j->kernel, 4 * u, 0,
-                     z, 4 * u, 0, j->bias, FNN_ACT_LINEAR, 0.0f, 1);
+        fnn_rnn_project_from_x(d, j->x, j->kernel, j->bias, t, b0, rows, z);
         fnn_gemm_f32(rows, 4 * u, u, hp, u, 0, j->recurrent, 4 * u, 0, z, 4 * u, 1, NULL, FNN_ACT_LINEAR, 0.0f, 1);
         for (int64_t r = 0; r < rows; r++) {
             lstm_cell(j, ew, u, z + r * 4 * u, cp + r * u, cn + r * u, hn + r * u);

@@ -112,12 +112,12 @@ static void reorder(int64_t outer, int64_t inner, int64_t len, const float *src,
             memcpy(dst + (j * outer + i) * len, src + (i * inner + j) * len, (size_t)len * sizeof(float));
 }
 
-/* gates = xt @ kernel + bias for `rows` consecutive time-major rows starting at xt and gates. */
-static int project_rows(const fnn_rnn_dims *d, int64_t rows, const float *xt, const float *kernel,
+/* gates = xt @ kernel + bias for `rows` rows of inputs, ld floats apart, starting at xt and gates. */
+static int project_rows(const fnn_rnn_dims *d, int64_t rows, const float *xt, int64_t ld, const float *kernel,
                         const float *bias, float *gates, int n_threads)
 {
-    return fnn_gemm_f32(rows, d->width, d->n_in, xt, d->n_in > 0 ? d->n_in : 1, 0, kernel, d->width, 0, gates,
-                        d->width, 0, bias, FNN_ACT_LINEAR, 0.0f, n_threads);
+    return fnn_gemm_f32(rows, d->width, d->n_in, xt, ld > 0 ? ld : 1, 0, kernel, d->width, 0, gates, d->width, 0,
+                        bias, FNN_ACT_LINEAR, 0.0f, n_threads);
 }
 
 int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const float *kernel, const float *bias,
@@ -125,7 +125,7 @@ int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const floa
 {
     if (d->n_in > 0)
         reorder(d->batch, d->steps, d->n_in, x, xt);
-    return project_rows(d, d->batch * d->steps, xt, kernel, bias, gates, n_threads);
+    return project_rows(d, d->batch * d->steps, xt, d->n_in, kernel, bias, gates, n_threads);
 }
 
 void fnn_rnn_rows_or_zeros(const float *src, int64_t b0, int64_t rows, int64_t w, float *dst)
@@ -148,8 +148,15 @@ void fnn_rnn_project_step(const fnn_rnn_dims *d, int64_t t, int64_t b0, int64_t 
 {
     const fnn_rnn_projection *p = d->step_projection;
     if (p)
-        project_rows(d, b1 - b0, p->xt + fnn_rnn_row(d, b0, t, d->n_in), p->kernel, p->bias,
+        project_rows(d, b1 - b0, p->xt + fnn_rnn_row(d, b0, t, d->n_in), d->n_in, p->kernel, p->bias,
                      p->gates + fnn_rnn_row(d, b0, t, d->width), 1);
+}
+
+void fnn_rnn_project_from_x(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *bias,
+                            int64_t t, int64_t b0, int64_t rows, float *gates)
+{
+    int64_t ld = d->steps * d->n_in; /* the same time step of consecutive sequences */
+    project_rows(d, rows, x + b0 * ld + t * d->n_in, ld, kernel, bias, gates, 1);
 }
 
 /* A whole-sequence projection larger than this goes to the time loop, a step at a time: written all at once

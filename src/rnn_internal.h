@@ -121,6 +121,11 @@ int fnn_rnn_project(const fnn_rnn_dims *d, const float *x, float *xt, const floa
  * bits as those rows of the whole-sequence projection. */
 void fnn_rnn_project_step(const fnn_rnn_dims *d, int64_t t, int64_t b0, int64_t b1);
 
+/* gates (rows x width) = x[b0 .. b0 + rows, t] @ kernel + bias on one thread, read from the batch-major x:
+ * the same bits as those rows of fnn_rnn_project (the inference kernels' per-step projection). */
+void fnn_rnn_project_from_x(const fnn_rnn_dims *d, const float *x, const float *kernel, const float *bias,
+                            int64_t t, int64_t b0, int64_t rows, float *gates);
+
 /* Fills the entry state of the first time step read from h0 (NULL: zeros). */
 void fnn_rnn_initial_state(const fnn_rnn_dims *d, const float *h0, float *entering, int64_t b0, int64_t b1);
 
